@@ -1,0 +1,107 @@
+import { execFileSync } from 'node:child_process';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { aesCmac, cmacSubkeys } from './cmac.ts';
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+
+// The example message shared by RFC 4493 section 4 and NIST SP 800-38B appendix D.1-D.3.
+const M64 = hex(`6bc1bee22e409f96e93d7e117393172a ae2d8a571e03ac9c9eb76fac45af8e51
+                 30c81c46a35ce411e5fbc1191a0a52ef f69f2445df4f9b17ad2b417be66c3710`);
+
+describe('aesCmac: RFC 4493 section 4 test vectors (AES-128)', () => {
+  // RFC 4493 "The AES-CMAC Algorithm", section 4 "Test Vectors":
+  //   K              2b7e1516 28aed2a6 abf71588 09cf4f3c
+  //   Subkey Generation: AES-128(key,0) 7df76b0c 1ab899b3 3e42f047 b91b546f
+  //                      K1 fbeed618 35713366 7c85e08f 7236a8de
+  //                      K2 f7ddac30 6ae266cc f90bc11e e46d513b
+  //   Example 1: len = 0  -> AES-CMAC bb1d6929 e9593728 7fa37d12 9b756746
+  //   Example 2: len = 16 -> AES-CMAC 070a16b4 6b4d4144 f79bdd9d d04a287c
+  //   Example 3: len = 40 -> AES-CMAC dfa66747 de9ae630 30ca3261 1497c827
+  //   Example 4: len = 64 -> AES-CMAC 51f0bebf 7e3b9d92 fc497417 79363cfe
+  const key = hex('2b7e151628aed2a6abf7158809cf4f3c');
+
+  it('generates the subkeys K1 and K2', () => {
+    const { k1, k2 } = cmacSubkeys(key);
+    expect(k1.toString('hex')).toBe('fbeed618357133667c85e08f7236a8de');
+    expect(k2.toString('hex')).toBe('f7ddac306ae266ccf90bc11ee46d513b');
+  });
+
+  it.each([
+    [0, 'bb1d6929e95937287fa37d129b756746'],
+    [16, '070a16b46b4d4144f79bdd9dd04a287c'],
+    [40, 'dfa66747de9ae63030ca32611497c827'],
+    [64, '51f0bebf7e3b9d92fc49741779363cfe'],
+  ])('example with a %i-byte message', (len, tag) => {
+    expect(aesCmac(key, M64.subarray(0, len)).toString('hex')).toBe(tag);
+  });
+});
+
+describe('aesCmac: NIST SP 800-38B appendix D vectors (AES-192, AES-256)', () => {
+  // NIST SP 800-38B, D.2 (AES-192) and D.3 (AES-256), examples 5-8 and 9-12.
+  it.each([
+    ['8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b', 0, 'd17ddf46adaacde531cac483de7a9367'],
+    ['8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b', 16, '9e99a7bf31e710900662f65e617c5184'],
+    ['8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b', 40, '8a1de5be2eb31aad089a82e6ee908b0e'],
+    ['8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b', 64, 'a1d5df0eed790f794d77589659f39a11'],
+    [
+      '603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4',
+      0,
+      '028962f61b7bf89efc6b551f4667d983',
+    ],
+    [
+      '603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4',
+      16,
+      '28a7023f452e8f82bd4bf28d8c37c35c',
+    ],
+    [
+      '603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4',
+      40,
+      'aaf3d8f1de5640c232f5b169b9c911e6',
+    ],
+    [
+      '603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4',
+      64,
+      'e1992190549f6ed5696a2c056c315410',
+    ],
+  ])('key %s, %i-byte message', (k, len, tag) => {
+    expect(aesCmac(hex(k), M64.subarray(0, len)).toString('hex')).toBe(tag);
+  });
+});
+
+describe('aesCmac: agreement with OpenSSL', () => {
+  it('matches `openssl mac CMAC` on random keys and messages', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(16, 24, 32).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+        fc.uint8Array({ minLength: 0, maxLength: 70 }),
+        (key, message) => {
+          const expected = execFileSync(
+            'openssl',
+            [
+              'mac',
+              '-cipher',
+              `AES-${key.length * 8}-CBC`,
+              '-macopt',
+              `hexkey:${Buffer.from(key).toString('hex')}`,
+              'CMAC',
+            ],
+            { input: message, encoding: 'utf8' },
+          )
+            .trim()
+            .toLowerCase();
+          expect(aesCmac(key, message).toString('hex')).toBe(expected);
+        },
+      ),
+      { numRuns: 24 },
+    );
+  });
+});
+
+describe('aesCmac: bad input', () => {
+  it('rejects a key that is not an AES key length', () => {
+    expect(() => aesCmac(new Uint8Array(15), new Uint8Array(0))).toThrow(
+      /16, 24 or 32 bytes, got 15/,
+    );
+  });
+});
