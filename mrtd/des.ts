@@ -1,0 +1,95 @@
+/**
+ * Triple DES primitives for BAC and secure messaging (Doc 9303 Part 11 section 9.8): two-key
+ * 3DES-CBC with a zero IV, ISO/IEC 9797-1 padding method 2, and the ISO/IEC 9797-1 MAC
+ * algorithm 3 ("retail MAC") with DES. OpenSSL 3 has no single DES in its default provider;
+ * 3DES with K1 = K2 = K3 computes single DES.
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+
+const ZERO_IV = Buffer.alloc(8);
+
+function key3(key: Uint8Array): Buffer {
+  if (key.length !== 16)
+    throw new RangeError(`a 3DES key here is 16 bytes (K1||K2), got ${key.length}`);
+  const k = Buffer.from(key);
+  return Buffer.concat([k, k.subarray(0, 8)]);
+}
+
+function run(
+  decrypt: boolean,
+  alg: string,
+  key: Buffer,
+  iv: Buffer | null,
+  data: Uint8Array,
+): Buffer {
+  if (data.length % 8 !== 0)
+    throw new RangeError(`DES input must be a multiple of 8 bytes, got ${data.length}`);
+  const c = decrypt ? createDecipheriv(alg, key, iv) : createCipheriv(alg, key, iv);
+  c.setAutoPadding(false);
+  return Buffer.concat([c.update(data), c.final()]);
+}
+
+/** 3DES-CBC (two keys) encryption, zero IV unless given. */
+export function tdesEncrypt(key: Uint8Array, data: Uint8Array, iv: Uint8Array = ZERO_IV): Buffer {
+  return run(false, 'des-ede3-cbc', key3(key), Buffer.from(iv), data);
+}
+
+/** 3DES-CBC (two keys) decryption, zero IV unless given. */
+export function tdesDecrypt(key: Uint8Array, data: Uint8Array, iv: Uint8Array = ZERO_IV): Buffer {
+  return run(true, 'des-ede3-cbc', key3(key), Buffer.from(iv), data);
+}
+
+/** ISO/IEC 9797-1 padding method 2: 0x80 then zeros to a multiple of `block` (always adds). */
+export function pad(data: Uint8Array, block = 8): Buffer {
+  const padLen = block - (data.length % block);
+  const out = Buffer.alloc(data.length + padLen);
+  out.set(data);
+  out[data.length] = 0x80;
+  return out;
+}
+
+/** Removes ISO/IEC 9797-1 method 2 padding; throws when it is malformed. */
+export function unpad(data: Uint8Array): Buffer {
+  let i = data.length - 1;
+  while (i >= 0 && data[i] === 0x00) i--;
+  if (i < 0 || data[i] !== 0x80) throw new Error('padding is malformed (no 0x80 marker)');
+  return Buffer.from(data.subarray(0, i));
+}
+
+/**
+ * ISO/IEC 9797-1 MAC algorithm 3 with DES (retail MAC), over `message` padded with method 2.
+ * The key is K1||K2 (16 bytes); the MAC is 8 bytes.
+ */
+export function retailMac(key: Uint8Array, message: Uint8Array): Buffer {
+  const k = Buffer.from(key);
+  if (k.length !== 16) throw new RangeError(`retail MAC key is 16 bytes, got ${k.length}`);
+  const k1 = k.subarray(0, 8);
+  const data = pad(message);
+  // Single DES CBC with K1 over every block: 3DES with K1=K2=K3.
+  const single = Buffer.concat([k1, k1, k1]);
+  const cbc = run(false, 'des-ede3-cbc', single, ZERO_IV, data);
+  const last = cbc.subarray(cbc.length - 8);
+  // Output transformation: decrypt with K2, encrypt with K1, i.e. 3DES-EDE(K1,K2,K1) applied
+  // to the last CBC output after undoing its final K1 encryption. Equivalent: H = last DES
+  // block; MAC = E_K1(D_K2(H)).
+  const d = run(
+    true,
+    'des-ede3-ecb',
+    Buffer.concat([k.subarray(8, 16), k.subarray(8, 16), k.subarray(8, 16)]),
+    null,
+    last,
+  );
+  return run(false, 'des-ede3-ecb', single, null, d);
+}
+
+/** Sets odd parity on each byte of a DES key (bit 0 is the parity bit). */
+export function adjustParity(key: Uint8Array): Buffer {
+  const out = Buffer.from(key);
+  for (let i = 0; i < out.length; i++) {
+    const b = out[i]! & 0xfe;
+    let ones = 0;
+    for (let v = b; v; v >>= 1) ones += v & 1;
+    out[i] = b | (ones % 2 === 0 ? 1 : 0);
+  }
+  return out;
+}
