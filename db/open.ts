@@ -1,0 +1,121 @@
+import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { LATEST_SCHEMA_VERSION, migrations, type Migration } from './migrations.ts';
+
+export type { Db };
+
+/** The database was written by a newer Perso Station than this one. Nothing was changed. */
+export class DatabaseTooNewError extends Error {
+  constructor(
+    readonly file: string,
+    readonly found: number,
+    readonly supported: number,
+  ) {
+    super(
+      `${file} has schema version ${found}, but this Perso Station only knows versions up to ` +
+        `${supported}: it was written by a newer version. Install that version (or newer); ` +
+        `the database was left unchanged.`,
+    );
+    this.name = 'DatabaseTooNewError';
+  }
+}
+
+/** The station database's file name inside a data directory. */
+export const STATION_DB_FILE = 'station.sqlite';
+
+export function stationDbPath(dataDir: string): string {
+  return join(dataDir, STATION_DB_FILE);
+}
+
+export interface OpenOptions {
+  /** Apply pending migrations (default true). With false, an old schema is left as it is. */
+  migrate?: boolean;
+  readonly?: boolean;
+  /** For tests: a different migration list. */
+  migrations?: readonly Migration[];
+}
+
+/** Checks that a migration list is numbered 1..n in order. */
+export function checkMigrationOrder(list: readonly Migration[]): void {
+  list.forEach((m, i) => {
+    if (m.version !== i + 1)
+      throw new Error(`migration #${i} has version ${m.version}; expected ${i + 1}`);
+  });
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Opens (creating if needed) a station database: WAL, synchronous=FULL, foreign keys on,
+ * pending migrations applied each in its own transaction together with its version bump.
+ * Refuses a database whose schema is newer than this code knows.
+ */
+export function openDatabase(file: string, opts: OpenOptions = {}): Db {
+  const list = opts.migrations ?? migrations;
+  checkMigrationOrder(list);
+  if (!opts.readonly && file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly });
+  try {
+    const found = schemaVersion(db);
+    if (found > list.length) throw new DatabaseTooNewError(file, found, list.length);
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+    }
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    if (opts.migrate !== false && !opts.readonly) migrateDatabase(db, list);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/** Applies pending migrations; returns the versions applied. */
+export function migrateDatabase(db: Db, list: readonly Migration[] = migrations): number[] {
+  checkMigrationOrder(list);
+  const applied: number[] = [];
+  for (const m of list) {
+    db.transaction(() => {
+      // Re-read inside the transaction: another process may have migrated meanwhile.
+      const current = schemaVersion(db);
+      if (current > list.length) throw new DatabaseTooNewError(db.name, current, list.length);
+      if (current >= m.version) return;
+      m.up(db);
+      db.pragma(`user_version = ${m.version}`);
+      applied.push(m.version);
+    }).immediate();
+  }
+  return applied;
+}
+
+/** Pending migrations of an open database (versions not yet applied). */
+export function pendingMigrations(db: Db, list: readonly Migration[] = migrations): Migration[] {
+  const v = schemaVersion(db);
+  return list.filter((m) => m.version > v);
+}
+
+/**
+ * A consistent online backup (SQLite's backup API through better-sqlite3), safe while the
+ * station keeps writing. The copy is checked with `PRAGMA integrity_check` before returning.
+ */
+export async function backupDatabase(db: Db, destination: string): Promise<{ pages: number }> {
+  mkdirSync(dirname(destination), { recursive: true });
+  const result = await db.backup(destination);
+  const copy = new Database(destination, { readonly: true, fileMustExist: true });
+  try {
+    const check = copy.pragma('integrity_check', { simple: true });
+    if (check !== 'ok')
+      throw new Error(`backup ${destination} failed its integrity check: ${check}`);
+  } finally {
+    copy.close();
+  }
+  return { pages: result.totalPages };
+}
+
+export { LATEST_SCHEMA_VERSION };

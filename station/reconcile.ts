@@ -1,0 +1,291 @@
+/**
+ * Daily reconciliation of booklet stock per station, and the ledger checks behind it.
+ * Balances come from the daily_flows aggregate (kept with every event); each report
+ * re-derives the day's flows from the raw events and checks every booklet touched that day.
+ */
+import type { Db } from '../db/open.ts';
+import { InvalidInputError } from './errors.ts';
+import {
+  flowsOf,
+  INFLOW_CATEGORIES,
+  isLegalTransition,
+  ON_HAND_STATES,
+  type BookletState,
+  type FlowCategory,
+  type StockClass,
+} from './lifecycle.ts';
+import { isDay } from './time.ts';
+
+export interface StationDay {
+  stationId: string;
+  date: string;
+  opening: number;
+  received: number;
+  transferredIn: number;
+  transferredOut: number;
+  issued: number;
+  spoiled: number;
+  voided: number;
+  refused: number;
+  testConsumed: number;
+  lost: number;
+  returned: number;
+  closing: number;
+}
+
+export interface Discrepancy {
+  serial: string;
+  problem: string;
+}
+
+export interface Reconciliation {
+  date: string;
+  stations: StationDay[];
+  /** Day's flows in the ledger that the raw events do not reproduce. */
+  flowMismatches: { stationId: string; category: FlowCategory; ledger: number; events: number }[];
+  /** Stock counted now vs. all the ledger's flows up to now, per station. */
+  onHandNow: { stationId: string; ledger: number; counted: number }[];
+  /** Booklets whose events don't add up. */
+  discrepancies: Discrepancy[];
+  /** True if every station's figures balance, the ledger matches the events and the stock, and nothing is amiss. */
+  balanced: boolean;
+}
+
+const CATEGORY_FIELD: Record<FlowCategory, keyof StationDay> = {
+  received: 'received',
+  transfer_in: 'transferredIn',
+  transfer_out: 'transferredOut',
+  issued: 'issued',
+  spoiled: 'spoiled',
+  voided: 'voided',
+  refused: 'refused',
+  test_consumed: 'testConsumed',
+  lost_stolen: 'lost',
+  returned: 'returned',
+};
+
+const IN_SQL = `(${INFLOW_CATEGORIES.map((c) => `'${c}'`).join(',')})`;
+const ON_HAND_SQL = `(${ON_HAND_STATES.map((s) => `'${s}'`).join(',')})`;
+
+function emptyDay(stationId: string, date: string, opening: number): StationDay {
+  return {
+    stationId,
+    date,
+    opening,
+    received: 0,
+    transferredIn: 0,
+    transferredOut: 0,
+    issued: 0,
+    spoiled: 0,
+    voided: 0,
+    refused: 0,
+    testConsumed: 0,
+    lost: 0,
+    returned: 0,
+    closing: opening,
+  };
+}
+
+interface EventRow {
+  booklet_id: number;
+  id: number;
+  from_state: BookletState | null;
+  to_state: BookletState;
+  from_holder: string | null;
+  to_holder: string;
+  day: string;
+  serial: string;
+  state: BookletState;
+  holder_station: string;
+  stock_class: StockClass;
+}
+
+/** Walks each booklet's events (rows ordered by booklet, event) and lists what does not add up. */
+function checkChains(rows: Iterable<EventRow>): Discrepancy[] {
+  const out: Discrepancy[] = [];
+  let cur: EventRow | undefined;
+  let prev: EventRow | undefined;
+  const finish = (): void => {
+    if (!prev) return;
+    if (prev.to_state !== prev.state)
+      out.push({
+        serial: prev.serial,
+        problem: `its state is ${prev.state} but its last event (#${prev.id}) left it ${prev.to_state}`,
+      });
+    else if (prev.to_holder !== prev.holder_station)
+      out.push({
+        serial: prev.serial,
+        problem: `it is held by ${prev.holder_station} but its last event (#${prev.id}) gave it to ${prev.to_holder}`,
+      });
+  };
+  for (const r of rows) {
+    if (!cur || r.booklet_id !== cur.booklet_id) {
+      finish();
+      cur = r;
+      prev = undefined;
+      if (r.from_state !== null) {
+        out.push({
+          serial: r.serial,
+          problem: `its first event (#${r.id}) does not record its receipt`,
+        });
+      }
+    } else if (prev) {
+      if (r.from_state !== prev.to_state || r.from_holder !== prev.to_holder) {
+        out.push({
+          serial: r.serial,
+          problem: `event #${r.id} starts from ${r.from_state}@${r.from_holder} but event #${prev.id} left it ${prev.to_state}@${prev.to_holder}`,
+        });
+      }
+    }
+    if (r.from_state !== null && !isLegalTransition(r.from_state, r.to_state))
+      out.push({
+        serial: r.serial,
+        problem: `event #${r.id} is an illegal move ${r.from_state} -> ${r.to_state}`,
+      });
+    if (r.to_state === 'issued' && r.stock_class === 'test')
+      out.push({ serial: r.serial, problem: `event #${r.id} issued a test booklet` });
+    prev = r;
+  }
+  finish();
+  return out;
+}
+
+/**
+ * The reconciliation of one day (YYYY-MM-DD, in the station's time zone), per station.
+ * With `allBooklets`, every booklet's history is checked, not only those touched that day
+ * (slow on a large ledger; for an audit).
+ */
+export function reconcileDay(
+  db: Db,
+  date: string,
+  opts: { stationId?: string; allBooklets?: boolean } = {},
+): Reconciliation {
+  if (!isDay(date))
+    throw new InvalidInputError(`date ${JSON.stringify(date)} is not a YYYY-MM-DD day`);
+  return db.transaction(() => {
+    const stations = new Map<string, StationDay>();
+    const openings = db
+      .prepare(
+        `SELECT station_id AS s, sum(CASE WHEN category IN ${IN_SQL} THEN n ELSE -n END) AS n
+         FROM daily_flows WHERE day < ? GROUP BY station_id`,
+      )
+      .all(date) as { s: string; n: number }[];
+    for (const o of openings) stations.set(o.s, emptyDay(o.s, date, o.n));
+    const flows = db
+      .prepare('SELECT station_id AS s, category AS c, n FROM daily_flows WHERE day = ?')
+      .all(date) as { s: string; c: FlowCategory; n: number }[];
+    const ledgerFlows = new Map<string, number>();
+    for (const f of flows) {
+      let d = stations.get(f.s);
+      if (!d) stations.set(f.s, (d = emptyDay(f.s, date, 0)));
+      const field = CATEGORY_FIELD[f.c];
+      if (!field) throw new Error(`daily_flows holds an unknown category ${f.c}`);
+      (d[field] as number) += f.n;
+      ledgerFlows.set(`${f.s}\u0000${f.c}`, f.n);
+    }
+    for (const d of stations.values()) {
+      const inflow = d.received + d.transferredIn;
+      const outflow =
+        d.transferredOut +
+        d.issued +
+        d.spoiled +
+        d.voided +
+        d.refused +
+        d.testConsumed +
+        d.lost +
+        d.returned;
+      d.closing = d.opening + inflow - outflow;
+    }
+
+    // The day's events, re-derived.
+    const eventFlows = new Map<string, number>();
+    const dayEvents = db
+      .prepare(
+        'SELECT from_state, to_state, from_holder, to_holder FROM booklet_events WHERE day = ?',
+      )
+      .all(date) as Pick<EventRow, 'from_state' | 'to_state' | 'from_holder' | 'to_holder'>[];
+    for (const e of dayEvents)
+      for (const f of flowsOf(e.from_state, e.to_state, e.from_holder, e.to_holder)) {
+        const k = `${f.station}\u0000${f.category}`;
+        eventFlows.set(k, (eventFlows.get(k) ?? 0) + 1);
+      }
+    const flowMismatches: Reconciliation['flowMismatches'] = [];
+    for (const k of new Set([...ledgerFlows.keys(), ...eventFlows.keys()])) {
+      const ledger = ledgerFlows.get(k) ?? 0;
+      const events = eventFlows.get(k) ?? 0;
+      if (ledger !== events) {
+        const [stationId, category] = k.split('\u0000') as [string, FlowCategory];
+        flowMismatches.push({ stationId, category, ledger, events });
+      }
+    }
+
+    // Stock now vs. the ledger's all-time flows.
+    const ledgerNow = new Map(
+      (
+        db
+          .prepare(
+            `SELECT station_id AS s, sum(CASE WHEN category IN ${IN_SQL} THEN n ELSE -n END) AS n
+             FROM daily_flows GROUP BY station_id`,
+          )
+          .all() as { s: string; n: number }[]
+      ).map((r) => [r.s, r.n]),
+    );
+    const countedNow = new Map(
+      (
+        db
+          .prepare(
+            `SELECT holder_station AS s, count(*) AS n FROM booklets
+             WHERE state IN ${ON_HAND_SQL} GROUP BY holder_station`,
+          )
+          .all() as { s: string; n: number }[]
+      ).map((r) => [r.s, r.n]),
+    );
+    const onHandNow = [...new Set([...ledgerNow.keys(), ...countedNow.keys()])].sort().map((s) => ({
+      stationId: s,
+      ledger: ledgerNow.get(s) ?? 0,
+      counted: countedNow.get(s) ?? 0,
+    }));
+
+    const chainSql = `SELECT e.booklet_id, e.id, e.from_state, e.to_state, e.from_holder, e.to_holder, e.day,
+        b.serial, b.state, b.holder_station, b.stock_class`;
+    const rows = opts.allBooklets
+      ? (db
+          .prepare(
+            `${chainSql} FROM booklet_events e JOIN booklets b ON b.id = e.booklet_id ORDER BY e.booklet_id, e.id`,
+          )
+          .iterate() as Iterable<EventRow>)
+      : (db
+          .prepare(
+            `${chainSql} FROM (SELECT DISTINCT booklet_id FROM booklet_events WHERE day = ?) t
+             JOIN booklet_events e ON e.booklet_id = t.booklet_id JOIN booklets b ON b.id = t.booklet_id
+             ORDER BY e.booklet_id, e.id`,
+          )
+          .all(date) as EventRow[]);
+    const discrepancies = checkChains(rows);
+    if (opts.allBooklets) {
+      const silent = db
+        .prepare(
+          'SELECT serial FROM booklets b WHERE NOT EXISTS (SELECT 1 FROM booklet_events e WHERE e.booklet_id = b.id)',
+        )
+        .pluck()
+        .all() as string[];
+      for (const serial of silent)
+        discrepancies.push({ serial, problem: 'it has no events at all' });
+    }
+    for (const o of onHandNow)
+      if (o.ledger !== o.counted)
+        discrepancies.push({
+          serial: '*',
+          problem: `station ${o.stationId} holds ${o.counted} booklets but its ledger says ${o.ledger}`,
+        });
+
+    let list = [...stations.values()].sort((a, b) => a.stationId.localeCompare(b.stationId));
+    if (opts.stationId) list = list.filter((d) => d.stationId === opts.stationId);
+    const balanced =
+      flowMismatches.length === 0 &&
+      discrepancies.length === 0 &&
+      onHandNow.every((o) => o.ledger === o.counted) &&
+      list.every((d) => d.closing >= 0);
+    return { date, stations: list, flowMismatches, onHandNow, discrepancies, balanced };
+  })();
+}

@@ -1,0 +1,291 @@
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import type { Db } from '../db/open.ts';
+import { writeAudit } from './audit.ts';
+import { AuthenticationError, InvalidInputError, PermissionError } from './errors.ts';
+
+export const ROLES = ['operator', 'supervisor', 'technician', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** A user who has proved who they are; every state change carries one. */
+export interface Actor {
+  id: number;
+  username: string;
+  role: Role;
+}
+
+export interface UserInfo extends Actor {
+  failedAttempts: number;
+  locked: boolean;
+  disabled: boolean;
+  createdAt: string;
+}
+
+/** Consecutive failed attempts after which an account is locked until an admin unlocks it. */
+export const MAX_FAILED_ATTEMPTS = 5;
+export const MIN_SECRET_LENGTH = 6;
+
+const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
+
+/** Hashes a PIN or password with scrypt and a random salt: `scrypt$N$r$p$salt$hash` (base64). */
+export function hashSecret(secret: string): string {
+  const salt = randomBytes(16);
+  const hash = scryptSync(secret, salt, SCRYPT.keylen, {
+    N: SCRYPT.N,
+    r: SCRYPT.r,
+    p: SCRYPT.p,
+    maxmem: 64 * 1024 * 1024,
+  });
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+/** Checks a secret against a stored hash in constant time. */
+export function verifySecret(secret: string, stored: string): boolean {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [, n, r, p, saltB64, hashB64] = parts as [string, string, string, string, string, string];
+  const expected = Buffer.from(hashB64, 'base64');
+  const actual = scryptSync(secret, Buffer.from(saltB64, 'base64'), expected.length, {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: 256 * 1024 * 1024,
+  });
+  return timingSafeEqual(actual, expected);
+}
+
+// Burnt on unknown user names so a wrong name costs as long as a wrong PIN.
+let dummyHash: string | undefined;
+
+export function isRole(s: string): s is Role {
+  return (ROLES as readonly string[]).includes(s);
+}
+
+function checkUsername(name: string): void {
+  if (!/^[a-z][a-z0-9._-]{1,31}$/.test(name))
+    throw new InvalidInputError(
+      `user name ${JSON.stringify(name)} is not valid: use 2-32 lower-case letters, digits, '.', '_' or '-', starting with a letter`,
+    );
+}
+
+export function checkSecretStrength(secret: string): void {
+  if (secret.length < MIN_SECRET_LENGTH)
+    throw new InvalidInputError(
+      `the PIN or password must have at least ${MIN_SECRET_LENGTH} characters`,
+    );
+  if (/^(.)\1*$/.test(secret))
+    throw new InvalidInputError('the PIN or password must not repeat a single character');
+}
+
+interface UserRow {
+  id: number;
+  username: string;
+  role: Role;
+  secret_hash: string;
+  failed_attempts: number;
+  locked: number;
+  disabled: number;
+  created_at: string;
+}
+
+function toInfo(r: UserRow): UserInfo {
+  return {
+    id: r.id,
+    username: r.username,
+    role: r.role,
+    failedAttempts: r.failed_attempts,
+    locked: r.locked === 1,
+    disabled: r.disabled === 1,
+    createdAt: r.created_at,
+  };
+}
+
+export function findUser(db: Db, username: string): UserInfo | undefined {
+  const r = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as
+    UserRow | undefined;
+  return r ? toInfo(r) : undefined;
+}
+
+export function listUsers(db: Db): UserInfo[] {
+  return (db.prepare('SELECT * FROM users ORDER BY username').all() as UserRow[]).map(toInfo);
+}
+
+/** Throws PermissionError unless the actor has one of the roles. */
+export function requireRole(actor: Actor, roles: readonly Role[], action: string): void {
+  if (!roles.includes(actor.role))
+    throw new PermissionError(
+      `${actor.username} (${actor.role}) may not ${action}: it needs the role ${roles.join(' or ')}`,
+    );
+}
+
+/**
+ * Inserts a user without an acting user. Only for bootstrapping the first admin
+ * (`station init`); everything else goes through createUser.
+ */
+export function insertFirstAdmin(db: Db, username: string, secret: string, at = new Date()): Actor {
+  checkUsername(username);
+  checkSecretStrength(secret);
+  const n = (db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
+  if (n > 0) throw new PermissionError('the first admin exists already');
+  const r = db
+    .prepare('INSERT INTO users (username, role, secret_hash, created_at) VALUES (?, ?, ?, ?)')
+    .run(username, 'admin', hashSecret(secret), at.toISOString());
+  return { id: Number(r.lastInsertRowid), username, role: 'admin' };
+}
+
+/** An admin creates a user. */
+export function createUser(
+  db: Db,
+  by: Actor,
+  user: { username: string; role: Role; secret: string },
+  at = new Date(),
+): Actor {
+  requireRole(by, ['admin'], 'create users');
+  checkUsername(user.username);
+  if (!isRole(user.role))
+    throw new InvalidInputError(
+      `role ${JSON.stringify(user.role)} is not one of ${ROLES.join(', ')}`,
+    );
+  checkSecretStrength(user.secret);
+  const secretHash = hashSecret(user.secret);
+  return db.transaction(() => {
+    if (findUser(db, user.username))
+      throw new InvalidInputError(`a user named ${user.username} exists already`);
+    const r = db
+      .prepare('INSERT INTO users (username, role, secret_hash, created_at) VALUES (?, ?, ?, ?)')
+      .run(user.username, user.role, secretHash, at.toISOString());
+    writeAudit(db, {
+      actor: by,
+      action: 'user.created',
+      details: { username: user.username, role: user.role },
+      at,
+    });
+    return { id: Number(r.lastInsertRowid), username: user.username, role: user.role };
+  })();
+}
+
+/**
+ * Checks a user name and PIN. A wrong PIN counts a failure; after MAX_FAILED_ATTEMPTS in a row
+ * the account locks. Failures and lockouts are audited; the PIN never is.
+ */
+export function authenticate(db: Db, username: string, secret: string, at = new Date()): Actor {
+  const row = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as
+    UserRow | undefined;
+  if (!row) {
+    dummyHash ??= hashSecret('not-a-real-secret');
+    verifySecret(secret, dummyHash);
+    db.transaction(() =>
+      writeAudit(db, {
+        actor: username,
+        action: 'auth.failed',
+        details: { reason: 'unknown user' },
+        at,
+      }),
+    )();
+    throw new AuthenticationError('unknown user or wrong PIN');
+  }
+  if (row.disabled === 1) {
+    writeAudit(db, { actor: username, action: 'auth.failed', details: { reason: 'disabled' }, at });
+    throw new AuthenticationError(`the account ${username} is disabled`, 'account_disabled');
+  }
+  if (row.locked === 1) {
+    writeAudit(db, { actor: username, action: 'auth.failed', details: { reason: 'locked' }, at });
+    throw new AuthenticationError(
+      `the account ${username} is locked after ${MAX_FAILED_ATTEMPTS} failed attempts; an admin must unlock it`,
+      'account_locked',
+    );
+  }
+  if (!verifySecret(secret, row.secret_hash)) {
+    const failed = row.failed_attempts + 1;
+    const lock = failed >= MAX_FAILED_ATTEMPTS;
+    db.transaction(() => {
+      db.prepare('UPDATE users SET failed_attempts = ?, locked = ? WHERE id = ?').run(
+        failed,
+        lock ? 1 : 0,
+        row.id,
+      );
+      writeAudit(db, {
+        actor: username,
+        action: 'auth.failed',
+        details: { reason: 'wrong secret', failedAttempts: failed },
+        at,
+      });
+      if (lock)
+        writeAudit(db, {
+          actor: username,
+          action: 'user.locked',
+          details: { failedAttempts: failed },
+          at,
+        });
+    })();
+    if (lock)
+      throw new AuthenticationError(
+        `wrong PIN; the account ${username} is now locked after ${MAX_FAILED_ATTEMPTS} failed attempts`,
+        'account_locked',
+      );
+    throw new AuthenticationError('unknown user or wrong PIN');
+  }
+  if (row.failed_attempts > 0)
+    db.prepare('UPDATE users SET failed_attempts = 0 WHERE id = ?').run(row.id);
+  return { id: row.id, username: row.username, role: row.role };
+}
+
+/** Authenticates and checks the role in one step. */
+export function authenticateWithRole(
+  db: Db,
+  username: string,
+  secret: string,
+  roles: readonly Role[],
+  action: string,
+): Actor {
+  const actor = authenticate(db, username, secret);
+  requireRole(actor, roles, action);
+  return actor;
+}
+
+function changeUser(
+  db: Db,
+  by: Actor,
+  username: string,
+  sql: string,
+  action: string,
+  params: unknown[] = [],
+  at = new Date(),
+): void {
+  requireRole(by, ['admin'], action.replace('user.', '') + ' users');
+  db.transaction(() => {
+    const u = findUser(db, username);
+    if (!u) throw new InvalidInputError(`no user named ${username}`);
+    db.prepare(sql).run(...params, u.id);
+    writeAudit(db, { actor: by, action, details: { username }, at });
+  })();
+}
+
+export function unlockUser(db: Db, by: Actor, username: string): void {
+  changeUser(
+    db,
+    by,
+    username,
+    'UPDATE users SET locked = 0, failed_attempts = 0 WHERE id = ?',
+    'user.unlocked',
+  );
+}
+
+export function disableUser(db: Db, by: Actor, username: string): void {
+  if (by.username === username)
+    throw new InvalidInputError('an admin cannot disable their own account');
+  changeUser(db, by, username, 'UPDATE users SET disabled = 1 WHERE id = ?', 'user.disabled');
+}
+
+export function setUserSecret(db: Db, by: Actor, username: string, secret: string): void {
+  if (by.username !== username) requireRole(by, ['admin'], "set another user's PIN");
+  checkSecretStrength(secret);
+  const h = hashSecret(secret);
+  db.transaction(() => {
+    const u = findUser(db, username);
+    if (!u) throw new InvalidInputError(`no user named ${username}`);
+    db.prepare(
+      'UPDATE users SET secret_hash = ?, failed_attempts = 0, locked = 0 WHERE id = ?',
+    ).run(h, u.id);
+    writeAudit(db, { actor: by, action: 'user.secret_changed', details: { username } });
+  })();
+}
