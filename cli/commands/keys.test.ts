@@ -1,0 +1,259 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { diversifyTransportKeys } from '../../mrtd/transport-keys.ts';
+import { openTransportKeyCustody, readKeyCustodyConfig } from '../../station/keys/index.ts';
+import { runCli, type CliRun } from '../../test/helpers/cli.ts';
+import { createSoftHsmToken } from '../../test/helpers/softhsm.ts';
+
+const token = createSoftHsmToken('cli-keys');
+const dir = mkdtempSync(join(tmpdir(), 'cli-keys-'));
+const dataDir = join(dir, 'data');
+afterAll(() => {
+  token.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const MASTER = '8899aabbccddeeff0011223344556677';
+const OTHER = '00112233445566778899aabbccddeeff';
+const PASSPHRASE = 'dev passphrase for tests';
+
+beforeEach(() => {
+  process.env.T_PIN = token.userPin;
+  process.env.T_KEY = MASTER;
+  process.env.T_OTHER = OTHER;
+  process.env.T_PASS = PASSPHRASE;
+  delete process.env.STATION_MODE;
+});
+
+/** No run may ever print a secret, whatever it did. */
+function expectNoSecrets(run: CliRun): void {
+  const all = run.stdout + '\n' + run.stderr;
+  for (const secret of [MASTER, OTHER, PASSPHRASE, token.userPin]) {
+    expect(all.toLowerCase()).not.toContain(secret.toLowerCase());
+  }
+  expect(all.toLowerCase()).not.toContain(
+    Buffer.from(MASTER, 'hex').toString('base64').toLowerCase(),
+  );
+}
+
+async function cli(args: string[]): Promise<CliRun> {
+  const run = await runCli(['--data-dir', dataDir, ...args]);
+  expectNoSecrets(run);
+  return run;
+}
+
+const tokenArgs = ['--pkcs11-module', token.module, '--token', token.label, '--pin-env', 'T_PIN'];
+
+describe('station keys (PKCS#11)', () => {
+  it('imports a master key from an environment variable and prints only label and check value', async () => {
+    const run = await cli([
+      'keys',
+      'import',
+      ...tokenArgs,
+      '--agency',
+      'MIGRACIONES',
+      '--key-version',
+      '2',
+      '--key-hex-env',
+      'T_KEY',
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      /^imported transport\/MIGRACIONES\/v2 into token 'cli-keys' \(key check value [0-9a-f]{6}\)$/,
+    );
+  });
+
+  it('refuses to import the same agency and version twice', async () => {
+    const run = await cli([
+      'keys',
+      'import',
+      ...tokenArgs,
+      '--agency',
+      'MIGRACIONES',
+      '--key-version',
+      '2',
+      '--key-hex-env',
+      'T_OTHER',
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('already holds transport/MIGRACIONES/v2');
+  });
+
+  it('rejects bad input with a message naming what is wrong, without echoing the key', async () => {
+    process.env.T_KEY = 'zz' + MASTER.slice(2);
+    const badKey = await cli([
+      'keys',
+      'import',
+      ...tokenArgs,
+      '--agency',
+      'MIGRACIONES',
+      '--key-version',
+      '5',
+      '--key-hex-env',
+      'T_KEY',
+    ]);
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr).toContain('must be 32, 48 or 64 hexadecimal digits');
+    expect(badKey.stderr).not.toContain('zz');
+    const unset = await cli([
+      'keys',
+      'import',
+      ...tokenArgs,
+      '--agency',
+      'MIGRACIONES',
+      '--key-version',
+      '5',
+      '--key-hex-env',
+      'T_NOPE',
+    ]);
+    expect(unset.stderr).toContain('environment variable T_NOPE');
+    const version = await cli([
+      'keys',
+      'import',
+      ...tokenArgs,
+      '--agency',
+      'MIGRACIONES',
+      '--key-version',
+      '300',
+      '--key-hex-env',
+      'T_KEY',
+    ]);
+    expect(version.code).not.toBe(0);
+    expect(version.stderr).toContain('from 1 to 255');
+    const agency = await cli([
+      'keys',
+      'import',
+      ...tokenArgs,
+      '--agency',
+      'A/B',
+      '--key-version',
+      '1',
+      '--key-hex-env',
+      'T_KEY',
+    ]);
+    expect(agency.stderr).toContain('agency code "A/B" is not valid');
+    process.env.T_PIN = '000000';
+    const pin = await cli([
+      'keys',
+      'import',
+      ...tokenArgs,
+      '--agency',
+      'MIGRACIONES',
+      '--key-version',
+      '5',
+      '--key-hex-env',
+      'T_OTHER',
+    ]);
+    expect(pin.stderr).toContain("token 'cli-keys' refused the PIN");
+    expect(pin.stderr).not.toContain('000000');
+  });
+
+  it('configures the station and lists keys without key bytes', async () => {
+    const conf = await cli(['keys', 'configure', ...tokenArgs]);
+    expect(conf.code).toBe(0);
+    expect(readKeyCustodyConfig(dataDir)).toEqual({
+      kind: 'pkcs11',
+      module: token.module,
+      token: token.label,
+      pinEnv: 'T_PIN',
+    });
+    const list = await cli(['keys', 'list', '--json']);
+    expect(list.code).toBe(0);
+    const parsed = JSON.parse(list.stdout) as { custody: string; keys: { label: string }[] };
+    expect(parsed.custody).toBe('pkcs11');
+    expect(parsed.keys.map((k) => k.label)).toEqual(['transport/MIGRACIONES/v2']);
+    const text = await cli(['keys', 'list']);
+    expect(text.stdout).toContain('transport/MIGRACIONES/v2  agency MIGRACIONES  key version 2');
+    // The imported key really is the one in the environment variable.
+    const custody = await openTransportKeyCustody(readKeyCustodyConfig(dataDir)!);
+    const chip = { chipSerial: 'PE1', chipUid: Buffer.from('04010203', 'hex') };
+    expect(await custody.chipKeys('MIGRACIONES', 2, chip)).toEqual(
+      diversifyTransportKeys(Buffer.from(MASTER, 'hex'), chip),
+    );
+    await custody.close();
+  });
+});
+
+describe('station keys dev-file', () => {
+  const file = join(dir, 'dev-keys.json');
+
+  it('creates and extends a development key file', async () => {
+    const create = await cli([
+      'keys',
+      'dev-file',
+      'create',
+      '--file',
+      file,
+      '--passphrase-env',
+      'T_PASS',
+      '--agency',
+      'MIGRACIONES',
+      '--key-version',
+      '1',
+      '--key-hex-env',
+      'T_KEY',
+    ]);
+    expect(create.stderr).toBe('');
+    expect(create.stdout).toContain('transport/MIGRACIONES/v1');
+    const add = await cli([
+      'keys',
+      'dev-file',
+      'add',
+      '--file',
+      file,
+      '--passphrase-env',
+      'T_PASS',
+      '--agency',
+      'RREE',
+      '--key-version',
+      '1',
+      '--generate',
+      '--json',
+    ]);
+    expect(add.code).toBe(0);
+    expect(
+      (JSON.parse(add.stdout) as { keys: { label: string }[] }).keys.map((k) => k.label),
+    ).toEqual(['transport/MIGRACIONES/v1', 'transport/RREE/v1']);
+    const twoSources = await cli([
+      'keys',
+      'dev-file',
+      'add',
+      '--file',
+      file,
+      '--passphrase-env',
+      'T_PASS',
+      '--agency',
+      'RREE',
+      '--key-version',
+      '2',
+      '--generate',
+      '--key-hex-env',
+      'T_KEY',
+    ]);
+    expect(twoSources.stderr).toContain('give exactly one of');
+  });
+
+  it('is refused by `keys list` outside development mode, and accepted in it', async () => {
+    expect(
+      (await cli(['keys', 'configure', '--dev-file', file, '--passphrase-env', 'T_PASS'])).code,
+    ).toBe(0);
+    const refused = await cli(['keys', 'list']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/development only/);
+    process.env.STATION_MODE = 'development';
+    const listed = await cli(['keys', 'list']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain('transport/RREE/v1');
+  });
+
+  it('reports a wrong passphrase clearly', async () => {
+    process.env.STATION_MODE = 'development';
+    process.env.T_PASS = 'wrong';
+    const run = await cli(['keys', 'list']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('wrong passphrase, or the file was altered');
+  });
+});
