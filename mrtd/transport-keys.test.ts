@@ -85,6 +85,13 @@ describe('diversifyTransportKeys', () => {
     expect(new Set(TRANSPORT_KEY_ROLES.map((r) => keys[r].toString('hex'))).size).toBe(3);
   });
 
+  it('reproduces the worked example of docs/key-custody.md (values from OpenSSL)', () => {
+    const keys = diversifyTransportKeys(master, chip);
+    expect(keys.enc.toString('hex')).toBe('f1ed16ea8e9188e57f1d9925e2a27689');
+    expect(keys.mac.toString('hex')).toBe('ba51b52573b3d55fac6b196aeddf96c0');
+    expect(keys.dek.toString('hex')).toBe('ee2df03ddd76eabda20afcb2c4cb3ca5');
+  });
+
   it('gives different chips and different masters unrelated keys', () => {
     fc.assert(
       fc.property(
