@@ -58,7 +58,10 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   const list = opts.migrations ?? migrations;
   checkMigrationOrder(list);
   if (!opts.readonly && file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly });
+  const db = new Database(file, {
+    readonly: opts.readonly ?? false,
+    fileMustExist: opts.readonly === true,
+  });
   try {
     const found = schemaVersion(db);
     if (found > list.length) throw new DatabaseTooNewError(file, found, list.length);
