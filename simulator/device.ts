@@ -1,0 +1,488 @@
+import { EventEmitter } from 'node:events';
+import type { LinkResponse } from '../drivers/link.ts';
+import { decodePrintJob, type PrintJob } from '../drivers/printer.ts';
+import {
+  ChipTag,
+  Command,
+  CounterTag,
+  encodeTlv,
+  Event,
+  IdentityTag,
+  Position,
+  Status,
+  StatusFlag,
+  TestPattern,
+  u32,
+} from '../drivers/protocol.ts';
+import { MAX_PAYLOAD } from '../drivers/frame.ts';
+import { SimChip } from './chip.ts';
+import type { Booklet } from './hopper.ts';
+import type { TimingProfile } from './profiles.ts';
+
+/** A booklet inside the simulated printer. */
+export interface SimBooklet {
+  booklet: Booklet;
+  chip: SimChip | undefined;
+  printed?: PrintJob;
+}
+
+/** Faults that act on the link, consumed by the simulator's link wiring. */
+export interface LinkFaults {
+  corruptCrc: number;
+  dropBytes: number;
+  lateMs: number;
+  noAnswer: number;
+  /** Drop the connection during the next command; reconnect after this many ms. */
+  disconnect: number | undefined;
+}
+
+export const FAULT_HELP = [
+  'corrupt-crc [n]      corrupt the CRC of the next n frames sent',
+  'drop-bytes [n]       drop bytes from the next n frames sent',
+  'late <ms>            answer the next command ms late',
+  'no-answer            acknowledge but never answer the next command',
+  'disconnect [ms]      drop the connection during the next command, back after ms (default 500)',
+  'disconnect-now [ms]  drop the connection at once, back after ms (default 500)',
+  'jam | clear-jam      booklet jam in the transport',
+  'cover-open | cover-close',
+  'ribbon-low | ribbon-out | ribbon-replace',
+  'ink-low | ink-out | ink-replace',
+  'hopper-empty         remove every booklet from the input hopper',
+  'reject-tray-full | reject-tray-empty',
+  'kill-chip            the chip of the booklet in the transport stops answering',
+];
+
+function res(status: number, payload: Buffer = Buffer.alloc(0)): LinkResponse {
+  return { status, payload };
+}
+
+/**
+ * The simulated passport printer with its chip encoder: answers protocol commands, keeps the
+ * mechanical state, raises events. Emits `event` (code, payload) and `disconnect-request` (ms).
+ */
+export class SimDevice extends EventEmitter {
+  readonly hopper: Booklet[];
+  readonly outputTray: SimBooklet[] = [];
+  readonly rejectTray: SimBooklet[] = [];
+  rejectTrayCapacity = 50;
+  current: SimBooklet | undefined;
+  position: number = Position.NONE;
+  coverOpen = false;
+  jam = false;
+  ribbon = 1000;
+  ink = 1000;
+  fieldOn = false;
+  busy = false;
+  readonly counters = {
+    fed: 0,
+    printed: 0,
+    ejectedOutput: 0,
+    ejectedReject: 0,
+    cleanings: 0,
+    jams: 0,
+    apdus: 0,
+  };
+  readonly linkFaults: LinkFaults = {
+    corruptCrc: 0,
+    dropBytes: 0,
+    lateMs: 0,
+    noAnswer: 0,
+    disconnect: undefined,
+  };
+  /** Every print job received, in order (for tests and the technician's view). */
+  readonly printLog: { kind: 'data-page' | 'test-pattern'; detail: string }[] = [];
+
+  constructor(
+    booklets: Booklet[],
+    readonly profile: TimingProfile,
+    readonly serialNumber = 'SIM-0001',
+  ) {
+    super();
+    this.hopper = [...booklets];
+  }
+
+  get statusFlags(): number {
+    let f = 0;
+    if (this.coverOpen) f |= StatusFlag.COVER_OPEN;
+    if (this.jam) f |= StatusFlag.JAM;
+    if (this.ribbon > 0 && this.ribbon < 50) f |= StatusFlag.RIBBON_LOW;
+    if (this.ribbon <= 0) f |= StatusFlag.RIBBON_OUT;
+    if (this.ink > 0 && this.ink < 50) f |= StatusFlag.INK_LOW;
+    if (this.ink <= 0) f |= StatusFlag.INK_OUT;
+    if (!this.hopper.length) f |= StatusFlag.HOPPER_EMPTY;
+    if (this.rejectTray.length >= this.rejectTrayCapacity) f |= StatusFlag.REJECT_TRAY_FULL;
+    if (this.current) f |= StatusFlag.BOOKLET_PRESENT;
+    if (this.fieldOn) f |= StatusFlag.FIELD_ON;
+    if (this.fieldOn && this.current?.chip && this.position === Position.ENCODER)
+      f |= StatusFlag.CHIP_PRESENT;
+    if (this.busy) f |= StatusFlag.BUSY;
+    return f;
+  }
+
+  private event(code: number, payload: Buffer = Buffer.alloc(0)): void {
+    this.emit('event', code, payload);
+  }
+
+  /** Applies a fault or state change by name (DEBUG command and the simulator's stdin). */
+  inject(command: string): string {
+    const [name, arg] = command.trim().split(/\s+/);
+    const n = arg === undefined ? 1 : Number(arg);
+    if (arg !== undefined && (!Number.isFinite(n) || n < 0))
+      throw new Error(`fault "${name}": bad number "${arg}"`);
+    switch (name) {
+      case 'corrupt-crc':
+        this.linkFaults.corruptCrc += n;
+        break;
+      case 'drop-bytes':
+        this.linkFaults.dropBytes += n;
+        break;
+      case 'late':
+        if (arg === undefined) throw new Error('fault "late" needs a delay in ms');
+        this.linkFaults.lateMs = n;
+        break;
+      case 'no-answer':
+        this.linkFaults.noAnswer += n;
+        break;
+      case 'disconnect':
+        this.linkFaults.disconnect = arg === undefined ? 500 : n;
+        break;
+      case 'disconnect-now':
+        this.emit('disconnect-request', arg === undefined ? 500 : n);
+        break;
+      case 'jam':
+        if (!this.jam) {
+          this.jam = true;
+          this.counters.jams++;
+          this.event(Event.JAM);
+        }
+        break;
+      case 'clear-jam':
+        if (this.jam) {
+          this.jam = false;
+          this.event(Event.JAM_CLEARED);
+        }
+        break;
+      case 'cover-open':
+        if (!this.coverOpen) {
+          this.coverOpen = true;
+          this.event(Event.COVER_OPENED);
+        }
+        break;
+      case 'cover-close':
+        if (this.coverOpen) {
+          this.coverOpen = false;
+          this.event(Event.COVER_CLOSED);
+        }
+        break;
+      case 'ribbon-low':
+        this.ribbon = 20;
+        this.event(Event.RIBBON_LOW);
+        break;
+      case 'ribbon-out':
+        this.ribbon = 0;
+        this.event(Event.RIBBON_OUT);
+        break;
+      case 'ribbon-replace':
+        this.ribbon = 1000;
+        this.event(Event.RIBBON_REPLACED);
+        break;
+      case 'ink-low':
+        this.ink = 20;
+        this.event(Event.INK_LOW);
+        break;
+      case 'ink-out':
+        this.ink = 0;
+        this.event(Event.INK_OUT);
+        break;
+      case 'ink-replace':
+        this.ink = 1000;
+        break;
+      case 'hopper-empty':
+        this.hopper.length = 0;
+        this.event(Event.HOPPER_EMPTY);
+        break;
+      case 'reject-tray-full':
+        this.rejectTrayCapacity = this.rejectTray.length;
+        this.event(Event.REJECT_TRAY_FULL);
+        break;
+      case 'reject-tray-empty':
+        this.rejectTray.length = 0;
+        this.rejectTrayCapacity = 50;
+        break;
+      case 'kill-chip':
+        if (!this.current?.chip)
+          throw new Error('kill-chip: no booklet with a chip in the transport');
+        this.current.chip.dead = true;
+        break;
+      default:
+        throw new Error(`unknown fault "${name}"; known:\n${FAULT_HELP.join('\n')}`);
+    }
+    return `ok ${command.trim()}`;
+  }
+
+  /** Answers one command; null means "do not answer" (a fault). */
+  async handle(code: number, payload: Buffer): Promise<LinkResponse | null> {
+    if (code === Command.DEBUG) {
+      try {
+        return res(Status.OK, Buffer.from(this.inject(payload.toString('utf8'))));
+      } catch (e) {
+        return res(Status.BAD_PAYLOAD, Buffer.from(e instanceof Error ? e.message : String(e)));
+      }
+    }
+    const lf = this.linkFaults;
+    if (lf.disconnect !== undefined) {
+      const ms = lf.disconnect;
+      lf.disconnect = undefined;
+      this.emit('disconnect-request', ms);
+      return null;
+    }
+    if (lf.noAnswer > 0) {
+      lf.noAnswer--;
+      return null;
+    }
+    if (lf.lateMs > 0) {
+      const ms = lf.lateMs;
+      lf.lateMs = 0;
+      await sleep(ms);
+    }
+    try {
+      return await this.dispatch(code, payload);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async work(ms: number): Promise<number | undefined> {
+    this.busy = true;
+    if (ms > 0) await sleep(ms);
+    this.busy = false;
+    if (this.coverOpen) return Status.COVER_OPEN;
+    if (this.jam) return Status.JAM;
+    return undefined;
+  }
+
+  private mechanicalReady(): number | undefined {
+    if (this.coverOpen) return Status.COVER_OPEN;
+    if (this.jam) return Status.JAM;
+    return undefined;
+  }
+
+  private async dispatch(code: number, p: Buffer): Promise<LinkResponse> {
+    switch (code) {
+      case Command.IDENTIFY:
+        return res(
+          Status.OK,
+          encodeTlv([
+            { tag: IdentityTag.MODEL, value: Buffer.from('PersoSim P-1 passport printer') },
+            { tag: IdentityTag.FIRMWARE, value: Buffer.from('1.4.2-sim') },
+            { tag: IdentityTag.SERIAL, value: Buffer.from(this.serialNumber) },
+            { tag: IdentityTag.KIND, value: Buffer.from('printer+encoder') },
+            { tag: IdentityTag.MAX_PAYLOAD, value: u32(MAX_PAYLOAD) },
+          ]),
+        );
+      case Command.GET_STATUS: {
+        const b = Buffer.alloc(5);
+        b.writeUInt32BE(this.statusFlags >>> 0, 0);
+        b[4] = this.current ? this.position : Position.NONE;
+        return res(Status.OK, b);
+      }
+      case Command.GET_COUNTERS: {
+        const c = this.counters;
+        return res(
+          Status.OK,
+          encodeTlv([
+            { tag: CounterTag.FED, value: u32(c.fed) },
+            { tag: CounterTag.PRINTED, value: u32(c.printed) },
+            { tag: CounterTag.EJECTED_OUTPUT, value: u32(c.ejectedOutput) },
+            { tag: CounterTag.EJECTED_REJECT, value: u32(c.ejectedReject) },
+            { tag: CounterTag.CLEANINGS, value: u32(c.cleanings) },
+            { tag: CounterTag.JAMS, value: u32(c.jams) },
+            { tag: CounterTag.APDUS, value: u32(c.apdus) },
+          ]),
+        );
+      }
+      case Command.FEED: {
+        const nr = this.mechanicalReady();
+        if (nr) return res(nr);
+        if (this.current)
+          return res(Status.WRONG_POSITION, Buffer.from('a booklet is already in the transport'));
+        const booklet = this.hopper.shift();
+        if (!booklet) {
+          this.event(Event.HOPPER_EMPTY);
+          return res(Status.HOPPER_EMPTY);
+        }
+        this.current = {
+          booklet,
+          chip: booklet.faults.includes('no-chip') ? undefined : new SimChip(booklet),
+        };
+        this.position = Position.READER;
+        this.counters.fed++;
+        const err = await this.work(this.profile.feedMs);
+        if (!this.hopper.length) this.event(Event.HOPPER_EMPTY);
+        return err ? res(err) : res(Status.OK);
+      }
+      case Command.READ_SERIAL: {
+        if (!this.current) return res(Status.NO_BOOKLET);
+        if (this.position !== Position.READER && this.position !== Position.ENCODER)
+          return res(Status.WRONG_POSITION);
+        const err = await this.work(this.profile.readSerialMs);
+        if (err) return res(err);
+        if (this.current.booklet.faults.includes('unreadable-serial'))
+          return res(Status.SERIAL_UNREADABLE);
+        return res(Status.OK, Buffer.from(this.current.booklet.printedSerial, 'ascii'));
+      }
+      case Command.MOVE_TO_ENCODER: {
+        const nr = this.mechanicalReady();
+        if (nr) return res(nr);
+        if (!this.current) return res(Status.NO_BOOKLET);
+        if (this.position !== Position.READER && this.position !== Position.ENCODER)
+          return res(Status.WRONG_POSITION);
+        const err = await this.work(this.profile.moveMs);
+        if (err) return res(err);
+        this.position = Position.ENCODER;
+        return res(Status.OK);
+      }
+      case Command.PRINT_DATA_PAGE: {
+        let job: PrintJob;
+        try {
+          job = decodePrintJob(p);
+        } catch (e) {
+          return res(Status.BAD_PAYLOAD, Buffer.from(e instanceof Error ? e.message : 'bad job'));
+        }
+        const nr = this.mechanicalReady();
+        if (nr) return res(nr);
+        if (!this.current) return res(Status.NO_BOOKLET);
+        if (this.position === Position.NONE) return res(Status.WRONG_POSITION);
+        if (this.ribbon <= 0) return res(Status.RIBBON_OUT);
+        if (this.ink <= 0) return res(Status.INK_OUT);
+        this.position = Position.PRINTER;
+        const stages = ['text', 'mrz', 'face', 'signature', 'laminate'];
+        for (let i = 0; i < stages.length; i++) {
+          this.event(
+            Event.JOB_PROGRESS,
+            Buffer.concat([Buffer.from([(i * 100) / stages.length]), Buffer.from(stages[i]!)]),
+          );
+          const err = await this.work(this.profile.printMs / stages.length);
+          if (err) return res(err);
+        }
+        this.event(Event.JOB_PROGRESS, Buffer.concat([Buffer.from([100]), Buffer.from('done')]));
+        this.current.printed = job;
+        this.consume();
+        this.counters.printed++;
+        this.printLog.push({ kind: 'data-page', detail: job.mrz.join('\n') });
+        return res(Status.OK);
+      }
+      case Command.READ_MRZ: {
+        if (!this.current) return res(Status.NO_BOOKLET);
+        if (this.position !== Position.PRINTER || !this.current.printed)
+          return res(Status.WRONG_POSITION);
+        const err = await this.work(this.profile.readMrzMs);
+        if (err) return res(err);
+        if (this.current.booklet.faults.includes('unreadable-serial'))
+          return res(Status.MRZ_UNREADABLE);
+        return res(Status.OK, Buffer.from(this.current.printed.mrz.join('\n'), 'ascii'));
+      }
+      case Command.EJECT: {
+        if (p.length !== 1 || p[0]! > 1)
+          return res(Status.BAD_PAYLOAD, Buffer.from('tray must be 0 or 1'));
+        const nr = this.mechanicalReady();
+        if (nr) return res(nr);
+        if (!this.current) return res(Status.NO_BOOKLET);
+        const reject = p[0] === 1;
+        if (reject && this.rejectTray.length >= this.rejectTrayCapacity) {
+          this.event(Event.REJECT_TRAY_FULL);
+          return res(Status.REJECT_TRAY_FULL);
+        }
+        const err = await this.work(this.profile.ejectMs);
+        if (err) return res(err);
+        this.fieldOn = false;
+        if (reject) {
+          this.rejectTray.push(this.current);
+          this.counters.ejectedReject++;
+          if (this.rejectTray.length >= this.rejectTrayCapacity) this.event(Event.REJECT_TRAY_FULL);
+        } else {
+          this.outputTray.push(this.current);
+          this.counters.ejectedOutput++;
+        }
+        this.current = undefined;
+        this.position = Position.NONE;
+        return res(Status.OK);
+      }
+      case Command.TEST_PATTERN: {
+        const kind = Object.entries(TestPattern).find(([, v]) => v === p[0])?.[0];
+        if (p.length !== 1 || !kind)
+          return res(Status.BAD_PAYLOAD, Buffer.from('unknown test pattern'));
+        const nr = this.mechanicalReady();
+        if (nr) return res(nr);
+        if (this.ribbon <= 0) return res(Status.RIBBON_OUT);
+        if (this.ink <= 0) return res(Status.INK_OUT);
+        this.event(Event.JOB_PROGRESS, Buffer.concat([Buffer.from([0]), Buffer.from(kind)]));
+        const err = await this.work(this.profile.testPatternMs);
+        if (err) return res(err);
+        this.consume();
+        this.event(Event.JOB_PROGRESS, Buffer.concat([Buffer.from([100]), Buffer.from('done')]));
+        this.printLog.push({ kind: 'test-pattern', detail: kind });
+        return res(Status.OK);
+      }
+      case Command.CLEAN: {
+        const nr = this.mechanicalReady();
+        if (nr) return res(nr);
+        const err = await this.work(this.profile.cleanMs);
+        if (err) return res(err);
+        this.counters.cleanings++;
+        return res(Status.OK);
+      }
+      case Command.FIELD: {
+        if (p.length !== 1 || p[0]! > 1)
+          return res(Status.BAD_PAYLOAD, Buffer.from('field must be 0 or 1'));
+        this.fieldOn = p[0] === 1;
+        this.current?.chip?.reset();
+        return res(Status.OK);
+      }
+      case Command.DETECT_CHIP: {
+        if (!this.fieldOn) return res(Status.FIELD_OFF);
+        if (!this.current || this.position !== Position.ENCODER)
+          return res(Status.NO_CHIP, Buffer.from('no booklet at the encoder'));
+        const chip = this.current.chip;
+        if (!chip) return res(Status.NO_CHIP);
+        if (chip.dead) return res(Status.CHIP_MUTE);
+        chip.reset();
+        return res(
+          Status.OK,
+          encodeTlv([
+            { tag: ChipTag.UID, value: chip.uid },
+            { tag: ChipTag.ATS, value: chip.ats },
+          ]),
+        );
+      }
+      case Command.TRANSCEIVE: {
+        if (!this.fieldOn) return res(Status.FIELD_OFF);
+        const chip =
+          this.current && this.position === Position.ENCODER ? this.current.chip : undefined;
+        if (!chip) return res(Status.NO_CHIP);
+        if (chip.dead) return res(Status.CHIP_MUTE);
+        if (!p.length) return res(Status.BAD_PAYLOAD, Buffer.from('empty APDU'));
+        if (this.profile.apduMs) await sleep(this.profile.apduMs);
+        this.counters.apdus++;
+        return res(Status.OK, chip.process(p));
+      }
+      default:
+        return res(Status.UNKNOWN_COMMAND);
+    }
+  }
+
+  private consume(): void {
+    const wasRibbonLow = this.ribbon < 50;
+    const wasInkLow = this.ink < 50;
+    this.ribbon = Math.max(0, this.ribbon - 1);
+    this.ink = Math.max(0, this.ink - 1);
+    if (this.ribbon === 0) this.event(Event.RIBBON_OUT);
+    else if (this.ribbon < 50 && !wasRibbonLow) this.event(Event.RIBBON_LOW);
+    if (this.ink === 0) this.event(Event.INK_OUT);
+    else if (this.ink < 50 && !wasInkLow) this.event(Event.INK_LOW);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

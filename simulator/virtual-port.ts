@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A virtual null-modem cable: two linked ptys made by socat. */
+export interface VirtualSerialPair {
+  /** The end the station opens. */
+  stationPath: string;
+  /** The end the simulated device opens. */
+  devicePath: string;
+  /** Kills socat: both ends see the cable pulled. */
+  unplug(): Promise<void>;
+  /** Starts socat again on the same paths (after unplug()). */
+  replug(): Promise<void>;
+  /** Kills socat and removes the temporary directory (when it made one). */
+  close(): Promise<void>;
+}
+
+export interface VirtualSerialOptions {
+  /** Directory for the two symlinks; a fresh temporary directory by default. */
+  dir?: string;
+  /** Timeout for socat to create the ptys. Default 5000 ms. */
+  timeoutMs?: number;
+}
+
+/** Creates a pty pair with `socat -d -d pty,raw,echo=0,link=A pty,raw,echo=0,link=B`. */
+export async function createVirtualSerialPair(
+  opts: VirtualSerialOptions = {},
+): Promise<VirtualSerialPair> {
+  const ownDir = !opts.dir;
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'perso-sim-'));
+  const stationPath = join(dir, 'station');
+  const devicePath = join(dir, 'device');
+  let child: ChildProcess | undefined;
+
+  const start = async (): Promise<void> => {
+    const proc = spawn(
+      'socat',
+      ['-d', '-d', `pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${stationPath}`],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child = proc;
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      if (stderr.length < 4000) stderr += d.toString();
+    });
+    await new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+      const onError = (e: Error & { code?: string }): void =>
+        reject(
+          new Error(
+            e.code === 'ENOENT'
+              ? 'socat is not installed (apt-get install socat): it makes the virtual serial ports'
+              : `cannot start socat: ${e.message}`,
+          ),
+        );
+      proc.once('error', onError);
+      const tick = (): void => {
+        if (proc.exitCode !== null) {
+          reject(new Error(`socat exited (${proc.exitCode}): ${stderr.trim()}`));
+          return;
+        }
+        if (
+          /starting data transfer loop/.test(stderr) &&
+          existsSync(stationPath) &&
+          existsSync(devicePath)
+        ) {
+          proc.off('error', onError);
+          resolve();
+          return;
+        }
+        if (Date.now() > deadline) {
+          proc.kill('SIGKILL');
+          reject(new Error(`socat did not create the ptys in time: ${stderr.trim()}`));
+          return;
+        }
+        setTimeout(tick, 10);
+      };
+      tick();
+    });
+  };
+
+  const stop = async (): Promise<void> => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+    });
+  };
+
+  await start();
+  return {
+    stationPath,
+    devicePath,
+    unplug: stop,
+    replug: async () => {
+      await stop();
+      await start();
+    },
+    close: async () => {
+      await stop();
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
