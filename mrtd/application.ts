@@ -1,0 +1,220 @@
+/**
+ * An approved application (docs/application-format.md) turned into the LDS: validation with
+ * precise errors, the MRZ, every data group, EF.COM, and the signed EF.SOD.
+ */
+import { z } from 'zod';
+import {
+  type Dg11,
+  type Dg12,
+  type FaceImage,
+  type SecurityInfosSpec,
+  dg1,
+  dg11,
+  dg12,
+  dg14,
+  dg15,
+  dg2,
+  dg7,
+  efCardAccess,
+  efCom,
+  faceImage,
+} from './lds.ts';
+import { MrzError, type MrzFieldError, type MrzInput, encodeTd3 } from './mrz.ts';
+import { type DocumentSigner, type HashAlgorithm } from './signer.ts';
+import { signSod } from './sod.ts';
+
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be an ISO date YYYY-MM-DD');
+const text = z.string().min(1).max(500);
+
+/** DG11 fields in the application JSON. */
+const personalDetails = z
+  .object({
+    fullName: text.optional(),
+    personalNumber: text.optional(),
+    fullDateOfBirth: isoDate.optional(),
+    placeOfBirth: text.optional(),
+    address: text.optional(),
+    telephone: text.optional(),
+    profession: text.optional(),
+    title: text.optional(),
+  })
+  .strict();
+
+/** DG12 fields in the application JSON. */
+const documentDetails = z
+  .object({
+    issuingAuthority: text.optional(),
+    dateOfIssue: isoDate.optional(),
+    endorsements: text.optional(),
+    taxOrExitRequirements: text.optional(),
+    personalizationDateTime: z
+      .string()
+      .regex(
+        /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z?$/,
+        'must be an ISO date-time YYYY-MM-DDThh:mm:ss',
+      )
+      .optional(),
+    personalizationSystemSerial: text.optional(),
+  })
+  .strict();
+
+export const applicationSchema = z
+  .object({
+    documentCode: z.string(),
+    issuingState: z.string(),
+    surname: z.string(),
+    givenNames: z.string(),
+    documentNumber: z.string(),
+    nationality: z.string(),
+    dateOfBirth: z.string(),
+    dateOfExpiry: z.string(),
+    sex: z.string(),
+    personalNumber: z.string().optional(),
+    faceImage: z.string().min(1).optional(),
+    signatureImage: z.string().min(1).optional(),
+    additionalPersonalDetails: personalDetails.optional(),
+    additionalDocumentDetails: documentDetails.optional(),
+  })
+  .strict();
+
+export type Application = z.infer<typeof applicationSchema>;
+
+/** An application that cannot be personalized, with every problem found. */
+export class ApplicationError extends Error {
+  constructor(readonly errors: MrzFieldError[]) {
+    super(
+      errors
+        .map(
+          (e) =>
+            `${e.field}: ${e.reason}${e.value !== '' ? ` (got ${JSON.stringify(e.value)})` : ''}`,
+        )
+        .join('; '),
+    );
+    this.name = 'ApplicationError';
+  }
+}
+
+/** Validates untrusted JSON as an application (shape first, then every MRZ rule). */
+export function parseApplication(json: unknown): Application {
+  const r = applicationSchema.safeParse(json);
+  if (!r.success) {
+    throw new ApplicationError(
+      r.error.issues.map((i) => {
+        const field = i.path.join('.') || '(application)';
+        let value: unknown = json;
+        for (const k of i.path)
+          value = (value as Record<PropertyKey, unknown> | undefined)?.[k as string];
+        return {
+          field,
+          value:
+            value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value),
+          reason: i.code === 'invalid_type' && value === undefined ? 'is required' : i.message,
+        };
+      }),
+    );
+  }
+  // Run the MRZ rules now so that an invalid application never gets further.
+  mrzOf(r.data);
+  return r.data;
+}
+
+/** The two MRZ lines of an application; throws ApplicationError listing every bad field. */
+export function mrzOf(app: Application): { line1: string; line2: string; nameTruncated: boolean } {
+  try {
+    return encodeTd3(app as MrzInput);
+  } catch (e) {
+    if (e instanceof MrzError) throw new ApplicationError(e.errors);
+    throw e;
+  }
+}
+
+const compactDate = (iso: string | undefined): string | undefined => iso?.replace(/[-:TZ]/g, '');
+
+/** What the chip profile asks for beyond the mandatory DG1, DG2 and EF.SOD. */
+export interface ChipProfileOptions extends SecurityInfosSpec {
+  /** Active Authentication public key (SubjectPublicKeyInfo DER): writes DG15. */
+  activeAuthenticationPublicKey?: Uint8Array;
+  /** LDS version for EF.COM (default 0107, matching an LDSSecurityObject v0). */
+  ldsVersion?: string;
+}
+
+export interface LdsImages {
+  face: Uint8Array;
+  signature?: Uint8Array;
+}
+
+/** Every LDS file by name, in write order; data groups also by number for the SOD. */
+export interface Lds {
+  files: Map<string, Buffer>;
+  dataGroups: Map<number, Buffer>;
+  mrz: string;
+}
+
+/** Builds every LDS file except EF.SOD. */
+export function buildLds(
+  app: Application,
+  images: LdsImages,
+  profile: ChipProfileOptions = {},
+): Lds {
+  const m = mrzOf(app);
+  const mrz = m.line1 + m.line2;
+  const groups = new Map<number, Buffer>();
+  groups.set(1, dg1.encode(mrz));
+  const gender: FaceImage['gender'] = app.sex === 'M' ? 'M' : app.sex === 'F' ? 'F' : 'unspecified';
+  groups.set(2, dg2.encode([faceImage(images.face, gender)]));
+  if (images.signature) groups.set(7, dg7.encode([images.signature]));
+  const p = app.additionalPersonalDetails;
+  if (p) {
+    const v: Dg11 = { ...p, fullDateOfBirth: compactDate(p.fullDateOfBirth) };
+    if (dg11.hasData(v)) groups.set(11, dg11.encode(v));
+  }
+  const d = app.additionalDocumentDetails;
+  if (d) {
+    const v: Dg12 = {
+      ...d,
+      dateOfIssue: compactDate(d.dateOfIssue),
+      personalizationDateTime: compactDate(d.personalizationDateTime),
+    };
+    if (dg12.hasData(v)) groups.set(12, dg12.encode(v));
+  }
+  const aaEc = profile.activeAuthenticationPublicKey
+    ? isEcSpki(profile.activeAuthenticationPublicKey)
+    : false;
+  if (profile.pace || profile.chipAuthenticationPublicKey || aaEc)
+    groups.set(14, dg14.encode({ ...profile, activeAuthenticationEcdsa: aaEc }));
+  if (profile.activeAuthenticationPublicKey)
+    groups.set(15, dg15.encode(profile.activeAuthenticationPublicKey));
+
+  const files = new Map<string, Buffer>();
+  if (profile.pace) files.set('EF.CardAccess', efCardAccess.encode(profile));
+  files.set(
+    'EF.COM',
+    efCom.encode({
+      ldsVersion: profile.ldsVersion ?? '0107',
+      unicodeVersion: '040000',
+      dataGroups: [...groups.keys()],
+    }),
+  );
+  for (const [n, b] of groups) files.set(`DG${n}`, b);
+  return { files, dataGroups: groups, mrz };
+}
+
+function isEcSpki(spki: Uint8Array): boolean {
+  // id-ecPublicKey 1.2.840.10045.2.1 appears in the AlgorithmIdentifier of an EC key.
+  return Buffer.from(spki).includes(Buffer.from('06072a8648ce3d0201', 'hex'));
+}
+
+/** Signs the LDS: adds EF.SOD to `lds.files` and returns its bytes. */
+export async function signLds(
+  lds: Lds,
+  opts: {
+    signer: DocumentSigner;
+    dsCertificate: Uint8Array;
+    hash?: HashAlgorithm;
+    signingTime?: Date;
+  },
+): Promise<Buffer> {
+  const sod = await signSod(lds.dataGroups, opts);
+  lds.files.set('EF.SOD', sod);
+  return sod;
+}

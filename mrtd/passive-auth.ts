@@ -1,0 +1,253 @@
+/**
+ * Passive authentication (Doc 9303 Part 11 section 5.1, Part 12): the SOD signature with the
+ * Document Signer certificate, the DS certificate against a CSCA, every data group hash, and
+ * optionally DG1 against the MRZ printed on the data page. Reports every check; never stops
+ * at the first failure.
+ */
+import {
+  createHash,
+  createPublicKey,
+  timingSafeEqual,
+  verify as nodeVerify,
+  webcrypto,
+} from 'node:crypto';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { x509 } from './x509.ts';
+import * as asn1js from 'asn1js';
+import { dg1, efCom } from './lds.ts';
+import { parseTd3 } from './mrz.ts';
+import {
+  OID_CONTENT_TYPE,
+  OID_LDS_SECURITY_OBJECT,
+  OID_MESSAGE_DIGEST,
+  type ParsedSod,
+  parseSod,
+  signatureAlgorithmOf,
+  signedAttribute,
+} from './sod.ts';
+
+export interface PaCheck {
+  /** Stable identifier, e.g. `sod.signature`, `dg.2.hash`, `ds.chain`. */
+  id: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface PaReport {
+  ok: boolean;
+  checks: PaCheck[];
+  /** Subject of the Document Signer certificate, when readable. */
+  documentSigner?: string;
+  hashAlgorithm?: string;
+  /** Data groups the SOD covers. */
+  dataGroups: number[];
+}
+
+export interface PaInput {
+  /** LDS files by name: `EF.COM`, `DG1`, ..., `EF.SOD` (exact chip bytes). */
+  files: Map<string, Uint8Array>;
+  /** Trusted CSCA certificates (PEM or DER). */
+  cscas: (string | Uint8Array)[];
+  /** The MRZ read from the printed page (two lines or 88 characters), compared with DG1. */
+  printedMrz?: string;
+  /** Validity reference time (default now). */
+  at?: Date;
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Runs passive authentication and returns the full report. */
+export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
+  const checks: PaCheck[] = [];
+  const add = (id: string, ok: boolean, detail: string): boolean => {
+    checks.push({ id, ok, detail });
+    return ok;
+  };
+  const at = input.at ?? new Date();
+  const report = (extra: Partial<PaReport> = {}): PaReport => ({
+    ok: checks.length > 0 && checks.every((c) => c.ok),
+    checks,
+    dataGroups: [],
+    ...extra,
+  });
+
+  const sodBytes = input.files.get('EF.SOD');
+  if (!sodBytes) {
+    add('sod.present', false, 'EF.SOD is missing');
+    return report();
+  }
+  let sod: ParsedSod;
+  try {
+    sod = parseSod(sodBytes);
+    add('sod.structure', true, `CMS SignedData with LDSSecurityObject, ${sod.hash}`);
+  } catch (e) {
+    add('sod.structure', false, (e as Error).message);
+    return report();
+  }
+  const dataGroups = [...sod.dataGroupHashes.keys()].sort((a, b) => a - b);
+
+  // Signed attributes: content type and message digest.
+  const ct = signedAttribute(sod.signerInfo, OID_CONTENT_TYPE);
+  const ctValue = ct ? asn1js.fromBER(ct).result : undefined;
+  add(
+    'sod.contentType',
+    ctValue instanceof asn1js.ObjectIdentifier &&
+      ctValue.valueBlock.toString() === OID_LDS_SECURITY_OBJECT,
+    'signed contentType attribute names the LDSSecurityObject',
+  );
+  const md = signedAttribute(sod.signerInfo, OID_MESSAGE_DIGEST);
+  const signerHash = sod.signerInfo.digestAlgorithm.algorithm;
+  let mdOk = false;
+  try {
+    const hashName = {
+      '2.16.840.1.101.3.4.2.1': 'sha256',
+      '2.16.840.1.101.3.4.2.2': 'sha384',
+      '2.16.840.1.101.3.4.2.3': 'sha512',
+    }[signerHash];
+    if (md && hashName) {
+      const recorded = Buffer.from(AsnConvert.parse(md, OctetString).buffer);
+      mdOk = equal(recorded, createHash(hashName).update(sod.content).digest());
+    }
+  } catch {
+    mdOk = false;
+  }
+  add(
+    'sod.messageDigest',
+    mdOk,
+    mdOk
+      ? 'messageDigest matches the LDSSecurityObject'
+      : 'messageDigest does not match the LDSSecurityObject',
+  );
+
+  // Document Signer certificate and the signature.
+  let ds: x509.X509Certificate | undefined;
+  if (sod.certificates.length === 0)
+    add('ds.present', false, 'EF.SOD carries no Document Signer certificate');
+  else {
+    ds = new x509.X509Certificate(new Uint8Array(sod.certificates[0]!));
+    const alg = signatureAlgorithmOf(sod.signerInfo.signatureAlgorithm.algorithm);
+    let sigOk = false;
+    let detail = '';
+    if (!alg)
+      detail = `signature algorithm ${sod.signerInfo.signatureAlgorithm.algorithm} is not supported`;
+    else {
+      try {
+        const key = createPublicKey({
+          key: Buffer.from(ds.publicKey.rawData),
+          format: 'der',
+          type: 'spki',
+        });
+        sigOk = nodeVerify(
+          alg.hash,
+          sod.signedAttrsDer,
+          key,
+          Buffer.from(sod.signerInfo.signature.buffer),
+        );
+        detail = sigOk
+          ? `${alg.keyType === 'ec' ? 'ECDSA' : 'RSA'} ${alg.hash} signature verifies with the DS key`
+          : 'signature does not verify with the DS key';
+      } catch (e) {
+        detail = `signature check failed: ${(e as Error).message}`;
+      }
+    }
+    add('sod.signature', sigOk, detail);
+    const dsValid = ds.notBefore <= at && at <= ds.notAfter;
+    add(
+      'ds.validity',
+      dsValid,
+      `DS certificate valid ${ds.notBefore.toISOString()} to ${ds.notAfter.toISOString()}`,
+    );
+
+    // Chain: some trusted CSCA whose subject is the DS issuer and whose key verifies it.
+    let chainOk = false;
+    let chainDetail = `no trusted CSCA named "${ds.issuer}"`;
+    for (const raw of input.cscas) {
+      let csca: x509.X509Certificate;
+      try {
+        csca = new x509.X509Certificate(typeof raw === 'string' ? raw : new Uint8Array(raw));
+      } catch (e) {
+        chainDetail = `CSCA certificate unreadable: ${(e as Error).message}`;
+        continue;
+      }
+      if (csca.subject !== ds.issuer) continue;
+      const verified = await ds.verify({ publicKey: csca.publicKey, signatureOnly: true });
+      const cscaValid = csca.notBefore <= at && at <= csca.notAfter;
+      if (verified && cscaValid) {
+        chainOk = true;
+        chainDetail = `DS certificate is signed by CSCA "${csca.subject}"`;
+        break;
+      }
+      chainDetail = verified
+        ? `CSCA "${csca.subject}" is not valid at ${at.toISOString()}`
+        : `DS certificate signature does not verify with CSCA "${csca.subject}"`;
+    }
+    add('ds.chain', chainOk, chainDetail);
+  }
+
+  // Every data group hash, and no data group outside the SOD.
+  for (const n of dataGroups) {
+    const file = input.files.get(`DG${n}`);
+    if (!file) {
+      add(`dg.${n}.hash`, false, `DG${n} is in the SOD but its file is missing`);
+      continue;
+    }
+    const ok = equal(createHash(sod.hash).update(file).digest(), sod.dataGroupHashes.get(n)!);
+    add(`dg.${n}.hash`, ok, ok ? `DG${n} hash matches` : `DG${n} hash does not match the SOD`);
+  }
+  for (const name of input.files.keys()) {
+    const m = /^DG(\d+)$/.exec(name);
+    if (m && !sod.dataGroupHashes.has(Number(m[1])))
+      add(`dg.${m[1]}.covered`, false, `${name} is present but the SOD has no hash for it`);
+  }
+
+  // EF.COM lists the same data groups.
+  const com = input.files.get('EF.COM');
+  if (com) {
+    try {
+      const listed = efCom
+        .decode(com)
+        .dataGroups.slice()
+        .sort((a, b) => a - b);
+      const ok = listed.join(',') === dataGroups.join(',');
+      add(
+        'com.dataGroups',
+        ok,
+        ok
+          ? 'EF.COM lists the data groups of the SOD'
+          : `EF.COM lists DG ${listed.join(',')}, SOD has DG ${dataGroups.join(',')}`,
+      );
+    } catch (e) {
+      add('com.dataGroups', false, `EF.COM unreadable: ${(e as Error).message}`);
+    }
+  }
+
+  // DG1: a valid MRZ, equal to the printed one when given.
+  const d1 = input.files.get('DG1');
+  if (d1) {
+    try {
+      const mrz = dg1.decode(d1);
+      const parsed = parseTd3(mrz);
+      add(
+        'dg1.mrz',
+        parsed.valid,
+        parsed.valid
+          ? 'DG1 holds a valid TD3 MRZ'
+          : `DG1 MRZ fails: ${[...parsed.problems, ...parsed.checks.filter((c) => !c.ok).map((c) => `${c.name} check digit`)].join(', ')}`,
+      );
+      if (input.printedMrz !== undefined) {
+        const printed = input.printedMrz.replace(/\r?\n/g, '').trim();
+        add(
+          'dg1.printed',
+          printed === mrz,
+          printed === mrz ? 'DG1 equals the printed MRZ' : 'DG1 differs from the printed MRZ',
+        );
+      }
+    } catch (e) {
+      add('dg1.mrz', false, `DG1 unreadable: ${(e as Error).message}`);
+    }
+  }
+
+  return report({ documentSigner: ds?.subject, hashAlgorithm: sod.hash, dataGroups });
+}
