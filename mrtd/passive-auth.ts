@@ -4,13 +4,7 @@
  * optionally DG1 against the MRZ printed on the data page. Reports every check; never stops
  * at the first failure.
  */
-import {
-  createHash,
-  createPublicKey,
-  timingSafeEqual,
-  verify as nodeVerify,
-  webcrypto,
-} from 'node:crypto';
+import { createHash, createPublicKey, timingSafeEqual, verify as nodeVerify } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { x509 } from './x509.ts';
 import * as asn1js from 'asn1js';
