@@ -16,3 +16,13 @@ export function crc16(data: Uint8Array, start = 0, end = data.length): number {
   }
   return crc;
 }
+
+/** CRC-8 (poly 0x07, init 0x00), the frame header check. */
+export function crc8(data: Uint8Array, start = 0, end = data.length): number {
+  let crc = 0;
+  for (let i = start; i < end; i++) {
+    crc ^= data[i]!;
+    for (let k = 0; k < 8; k++) crc = crc & 0x80 ? ((crc << 1) ^ 0x07) & 0xff : (crc << 1) & 0xff;
+  }
+  return crc;
+}

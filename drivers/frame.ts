@@ -1,16 +1,17 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { crc16 } from './crc.ts';
+import { crc16, crc8 } from './crc.ts';
 
 /**
  * The frame of the station link (see docs/protocol.md):
  *
- *   SOF(0xA5) LEN(u16 BE) SEQ(u8) TYPE(u8) CODE(u8) PAYLOAD(LEN bytes) CRC(u16 BE)
+ *   SOF(0xA5) LEN(u16 BE) SEQ(u8) TYPE(u8) CODE(u8) HCS(u8) PAYLOAD(LEN bytes) CRC(u16 BE)
  *
- * The CRC (CRC-16/CCITT-FALSE) covers LEN..PAYLOAD. This module knows the frame layout only;
+ * HCS (CRC-8) covers LEN..CODE, so a false start byte in garbage is rejected at once instead of
+ * swallowing the bytes its bogus length announces. CRC (CRC-16/CCITT-FALSE) covers LEN..PAYLOAD. This module knows the frame layout only;
  * what TYPE and CODE mean is the link's and the clients' business.
  */
 export const SOF = 0xa5;
-export const HEADER_SIZE = 6;
+export const HEADER_SIZE = 7;
 export const TRAILER_SIZE = 2;
 export const FRAME_OVERHEAD = HEADER_SIZE + TRAILER_SIZE;
 /** The largest payload a frame may carry. */
@@ -42,6 +43,7 @@ export function encodeFrame(frame: Frame): Buffer {
   buf[3] = seq;
   buf[4] = type;
   buf[5] = code;
+  buf[6] = crc8(buf, 1, 6);
   payload.copy(buf, HEADER_SIZE);
   buf.writeUInt16BE(crc16(buf, 1, HEADER_SIZE + payload.length), HEADER_SIZE + payload.length);
   return buf;
@@ -49,7 +51,7 @@ export function encodeFrame(frame: Frame): Buffer {
 
 /** Something the decoder threw away, with the reason (for NAKs and diagnostics). */
 export interface CorruptFrame {
-  reason: 'bad-crc' | 'bad-length' | 'stalled';
+  reason: 'bad-header' | 'bad-crc' | 'bad-length' | 'stalled';
   /** The SEQ byte of the rejected frame, when it got that far (not trustworthy: the CRC failed). */
   seqHint?: number;
   /** Bytes discarded. */
@@ -92,7 +94,13 @@ export class FrameDecoder {
       this.skipped += sof - pos;
       pos = sof;
       const avail = data.length - pos;
-      if (avail < 3) break;
+      if (avail < HEADER_SIZE) break;
+      if (crc8(data, pos + 1, pos + 6) !== data[pos + 6]) {
+        // Not a header: most often a start-byte value inside garbage. Quietly rescan.
+        this.skipped += 1;
+        pos += 1;
+        continue;
+      }
       const len = data.readUInt16BE(pos + 1);
       if (len > MAX_PAYLOAD) {
         out.push({ corrupt: { reason: 'bad-length', bytes: 1 } });

@@ -1,0 +1,203 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { crc16, crc8 } from './crc.ts';
+import {
+  encodeFrame,
+  FrameDecoder,
+  FrameParser,
+  MAX_FRAME_SIZE,
+  MAX_PAYLOAD,
+  type Frame,
+} from './frame.ts';
+
+const frameArb = fc.record({
+  seq: fc.integer({ min: 0, max: 255 }),
+  type: fc.integer({ min: 0, max: 255 }),
+  code: fc.integer({ min: 0, max: 255 }),
+  payload: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+});
+
+function frames(items: ReturnType<FrameDecoder['push']>): Frame[] {
+  return items.flatMap((i) => ('frame' in i ? [i.frame] : []));
+}
+
+describe('frame codec', () => {
+  it('uses CRC-16/CCITT-FALSE', () => {
+    expect(crc16(Buffer.from('123456789'))).toBe(0x29b1);
+  });
+
+  it('encodes the documented layout', () => {
+    const b = encodeFrame({ seq: 7, type: 1, code: 0x10, payload: Buffer.from([0xaa]) });
+    expect(b.subarray(0, 6).toString('hex')).toBe('a50001070110');
+    expect(b[6]).toBe(crc8(b, 1, 6));
+    expect(b[7]).toBe(0xaa);
+    expect(b.length).toBe(10);
+  });
+
+  it('refuses payloads above the maximum and non-byte header fields', () => {
+    expect(() =>
+      encodeFrame({ seq: 0, type: 1, code: 1, payload: Buffer.alloc(MAX_PAYLOAD + 1) }),
+    ).toThrow(/exceeds/);
+    expect(() => encodeFrame({ seq: 256, type: 1, code: 1, payload: Buffer.alloc(0) })).toThrow(
+      /seq/,
+    );
+  });
+
+  it('round-trips any frames split at any points', () => {
+    fc.assert(
+      fc.property(
+        fc.array(frameArb, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }),
+        (fs, cuts) => {
+          const stream = Buffer.concat(fs.map(encodeFrame));
+          const d = new FrameDecoder();
+          const got: Frame[] = [];
+          let p = 0;
+          let i = 0;
+          while (p < stream.length) {
+            const n = cuts[i++ % cuts.length]!;
+            got.push(...frames(d.push(stream.subarray(p, p + n))));
+            p += n;
+          }
+          expect(got).toEqual(fs);
+          expect(d.bufferedBytes).toBe(0);
+        },
+      ),
+    );
+  });
+
+  it('resynchronises after garbage and after a corrupted frame', () => {
+    const a = { seq: 1, type: 1, code: 2, payload: Buffer.from('first') };
+    const b = { seq: 2, type: 1, code: 3, payload: Buffer.from('second') };
+    const bad = encodeFrame(a);
+    bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
+    const d = new FrameDecoder();
+    const out = d.push(Buffer.concat([Buffer.from([0x00, 0xa5, 0x01]), bad, encodeFrame(b)]));
+    expect(frames(out)).toEqual([b]);
+    expect(out.some((i) => 'corrupt' in i && i.corrupt.reason === 'bad-crc')).toBe(true);
+  });
+
+  it('abandons a stalled partial frame after the inter-byte timeout', async () => {
+    const p = new FrameParser({ interByteTimeoutMs: 20 });
+    const got: Frame[] = [];
+    const corrupt: string[] = [];
+    p.on('data', (f: Frame) => got.push(f));
+    p.on('corrupt', (c: { reason: string }) => corrupt.push(c.reason));
+    const good = { seq: 9, type: 2, code: 4, payload: Buffer.from('ok') };
+    // A start byte announcing a long frame that never comes, then (later) a good frame.
+    p.write(Buffer.from([0xa5, 0x10, 0x00, 0x01]));
+    await new Promise((r) => setTimeout(r, 60));
+    p.write(encodeFrame(good));
+    await new Promise((r) => setImmediate(r));
+    expect(corrupt).toContain('stalled');
+    expect(got).toEqual([good]);
+    p.destroy();
+  });
+
+  it('property: millions of random and mutated bytes never throw, never pass a bad CRC, stay bounded', () => {
+    let total = 0;
+    fc.assert(
+      fc.property(
+        fc.array(frameArb, { minLength: 1, maxLength: 30 }),
+        fc.array(
+          fc.record({
+            at: fc.nat(),
+            kind: fc.constantFrom('flip', 'drop', 'insert', 'garbage', 'sof'),
+            value: fc.integer({ min: 0, max: 255 }),
+            len: fc.integer({ min: 1, max: 400 }),
+          }),
+          { maxLength: 12 },
+        ),
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        (fs, mutations, chunk, seed) => {
+          const encoded = fs.map(encodeFrame);
+          let stream = Buffer.concat(encoded);
+          let rnd = seed;
+          const next = (): number => {
+            rnd = (Math.imul(rnd, 1103515245) + 12345) >>> 0;
+            return rnd >>> 16;
+          };
+          for (const m of mutations) {
+            const at = stream.length ? m.at % stream.length : 0;
+            if (m.kind === 'flip' && stream.length) {
+              stream = Buffer.from(stream);
+              stream[at] = stream[at]! ^ (1 << (m.value % 8));
+            } else if (m.kind === 'drop') {
+              stream = Buffer.concat([stream.subarray(0, at), stream.subarray(at + m.len)]);
+            } else if (m.kind === 'insert') {
+              stream = Buffer.concat([
+                stream.subarray(0, at),
+                Buffer.from([m.value]),
+                stream.subarray(at),
+              ]);
+            } else if (m.kind === 'sof') {
+              // A plausible header claiming a big payload, the decoder's worst case.
+              const h = Buffer.from([0xa5, (m.value * 31) & 0x1f, m.value, 0, 1, 2, 0]);
+              h[6] = crc8(h, 1, 6);
+              stream = Buffer.concat([stream.subarray(0, at), h, stream.subarray(at)]);
+            } else {
+              const g = Buffer.alloc(m.len);
+              for (let i = 0; i < g.length; i++) g[i] = next() & 0xff;
+              stream = Buffer.concat([stream.subarray(0, at), g, stream.subarray(at)]);
+            }
+          }
+          // Pad with random bytes so the run totals millions of bytes.
+          const noise = Buffer.alloc(20_000);
+          for (let i = 0; i < noise.length; i++) noise[i] = next() & 0xff;
+          stream = Buffer.concat([noise.subarray(0, next() % 4000), stream, noise]);
+          total += stream.length;
+          const d = new FrameDecoder();
+          const sent = new Set(encoded.map((e) => e.toString('hex')));
+          let accepted = 0;
+          for (let p = 0; p < stream.length; p += chunk) {
+            const items = d.push(stream.subarray(p, p + chunk));
+            for (const f of frames(items)) {
+              // The bytes the decoder accepted must be in the stream with a correct CRC: a
+              // frame decoded from bytes whose CRC failed would re-encode to bytes not there.
+              const bytes = encodeFrame(f);
+              expect(stream.indexOf(bytes)).toBeGreaterThanOrEqual(0);
+              if (sent.has(bytes.toString('hex'))) accepted++;
+            }
+            expect(d.bufferedBytes).toBeLessThan(MAX_FRAME_SIZE);
+          }
+          // Without mutations every frame comes through.
+          if (!mutations.length) expect(accepted).toBe(fs.length);
+        },
+      ),
+      { numRuns: 120 },
+    );
+    expect(total).toBeGreaterThan(2_000_000);
+  });
+
+  it('finds every untouched frame in a mutated stream', () => {
+    fc.assert(
+      fc.property(
+        fc.array(frameArb, { minLength: 3, maxLength: 10 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 700 }),
+        (fs, which, chunk) => {
+          const encoded = fs.map(encodeFrame);
+          const victim = which % encoded.length;
+          const mutated = encoded.map((e, i) => {
+            if (i !== victim) return e;
+            const c = Buffer.from(e);
+            c[c.length - 1] = c[c.length - 1]! ^ 0x01;
+            return c;
+          });
+          const stream = Buffer.concat(mutated);
+          const d = new FrameDecoder();
+          const got: Frame[] = [];
+          for (let p = 0; p < stream.length; p += chunk)
+            got.push(...frames(d.push(stream.subarray(p, p + chunk))));
+          // Flush a possibly stalled tail, as the inter-byte timeout would.
+          while (d.hasPartial) got.push(...frames(d.dropPartial()));
+          const expected = fs.filter((_, i) => i !== victim);
+          for (const f of expected) expect(got).toContainEqual(f);
+          expect(got).not.toContainEqual(fs[victim]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
