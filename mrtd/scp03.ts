@@ -166,7 +166,7 @@ function same(a: Buffer, b: Buffer): boolean {
 class Scp03Channel {
   protected session?: Scp03SessionKeys;
   protected level = 0;
-  protected macChaining = Buffer.alloc(16);
+  protected macChaining: Buffer = Buffer.alloc(16);
   protected encCounter = 0;
 
   protected requireOpen(): Scp03SessionKeys {
@@ -466,7 +466,7 @@ export class Scp03Card extends Scp03Channel {
   /** Protects a response with R-ENCRYPTION and R-MAC when agreed. */
   wrapResponse(data: Uint8Array, sw: number): Buffer {
     const s = this.requireOpen();
-    let body = Buffer.from(data);
+    let body: Buffer = Buffer.from(data);
     if (!(this.level & R_MAC)) return Buffer.concat([body, swBytes(sw)]);
     if (this.level & R_ENC && body.length > 0)
       body = aesCbc(false, s.sEnc, this.responseIcv(s), pad16(body));
