@@ -73,6 +73,11 @@ function documentTypeList(types: string[]): x509.Extension {
   return new x509.Extension(OID_DOCUMENT_TYPE_LIST, false, value);
 }
 
+/** Certificates carry whole seconds (RFC 5280: no fractional seconds in GeneralizedTime). */
+function wholeSeconds(d: Date | undefined): Date {
+  return new Date(Math.floor((d ?? new Date()).getTime() / 1000) * 1000);
+}
+
 function addYears(d: Date, years: number): Date {
   const r = new Date(d);
   r.setUTCFullYear(r.getUTCFullYear() + years);
@@ -93,7 +98,7 @@ function checkCountry(c: string): void {
 /** Creates a self-signed test CSCA (ECDSA P-384, SHA-384) per the Part 12 CSCA profile. */
 export async function createTestCsca(opts: TestPkiOptions): Promise<IssuedKey> {
   checkCountry(opts.country);
-  const now = opts.now ?? new Date();
+  const now = wholeSeconds(opts.now);
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: CURVES['P-384'] });
   const keys = {
     privateKey: await importPrivate(privateKey, 'P-384'),
@@ -139,7 +144,7 @@ export async function issueDocumentSigner(
   opts: TestPkiOptions & { serialNumber?: string },
 ): Promise<{ certificatePem: string; certificateDer: Buffer }> {
   checkCountry(opts.country);
-  const now = opts.now ?? new Date();
+  const now = wholeSeconds(opts.now);
   const issuer = new x509.X509Certificate(csca.certificatePem);
   const curve = ((issuer.publicKey.algorithm as { namedCurve?: string }).namedCurve ??
     'P-384') as Curve;

@@ -1,0 +1,17 @@
+/** The document engine: ICAO Doc 9303 structures and chip access cryptography, as pure functions. */
+export * from './apdu.ts';
+export * from './tlv.ts';
+export * from './mrz.ts';
+export * from './image.ts';
+export * from './lds.ts';
+export * from './sod.ts';
+export * from './signer.ts';
+export * from './pki.ts';
+export * from './application.ts';
+export * from './passive-auth.ts';
+export * from './active-auth.ts';
+export * from './des.ts';
+export * from './bac.ts';
+export * from './secure-messaging.ts';
+export * from './scp03.ts';
+export { aesCmac } from './cmac.ts';
