@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { realpath } from 'node:fs/promises';
 import { SerialPort } from 'serialport';
 import { TransportClosedError, type CloseInfo, type Transport } from './transport.ts';
 
@@ -9,12 +10,20 @@ export interface SerialOptions {
   parity?: 'none' | 'even' | 'odd' | 'mark' | 'space';
   /** Assert DTR and RTS after opening (ignored with a warning where the port has no modem lines). */
   assertModemLines?: boolean;
+  /**
+   * How often to check that the port's device node still exists and is the one opened (ms;
+   * 0 = never). A pulled USB adapter or a stopped pty pair does not always wake the reader.
+   * Default 250.
+   */
+  presenceCheckMs?: number;
 }
 
 /** A serial port (serialport v13) as a Transport. */
 export class SerialTransport extends EventEmitter implements Transport {
   private port: SerialPort | undefined;
   private open = false;
+  private closing = false;
+  private presenceTimer: NodeJS.Timeout | undefined;
   readonly bytesPerSecond: number;
 
   constructor(
@@ -68,12 +77,17 @@ export class SerialTransport extends EventEmitter implements Transport {
     });
     port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
       if (this.port !== port) return;
+      if (this.presenceTimer) clearInterval(this.presenceTimer);
+      this.presenceTimer = undefined;
       this.open = false;
       this.port = undefined;
-      const info: CloseInfo = { disconnected: Boolean(err?.disconnected) };
+      // Any close we did not ask for means the device went away, whatever the error says.
+      const info: CloseInfo = { disconnected: Boolean(err?.disconnected) || !this.closing };
+      this.closing = false;
       if (err) info.error = err;
       this.emit('close', info);
     });
+    this.watchPresence(port);
     if (this.opts.assertModemLines !== false) {
       await new Promise<void>((resolve) =>
         port.set({ dtr: true, rts: true }, (err) => {
@@ -85,13 +99,51 @@ export class SerialTransport extends EventEmitter implements Transport {
     }
   }
 
+  private watchPresence(port: SerialPort): void {
+    const every = this.opts.presenceCheckMs ?? 250;
+    if (!every) return;
+    let device: string | undefined;
+    let checking = false;
+    realpath(this.path).then(
+      (p) => (device = p),
+      () => undefined,
+    );
+    this.presenceTimer = setInterval(() => {
+      if (checking || this.port !== port) return;
+      checking = true;
+      realpath(this.path)
+        .then(
+          (p) => device === undefined || p === device,
+          () => false,
+        )
+        .then((present) => {
+          checking = false;
+          if (!present && this.port === port) this.lost(port, 'device node is gone');
+        });
+    }, every);
+    this.presenceTimer.unref();
+  }
+
+  /** The device went away without the reader noticing: close and report a disconnect. */
+  private lost(port: SerialPort, why: string): void {
+    this.emit('warning', `serial port ${this.path}: ${why}`);
+    if (port.isOpen) port.close(() => undefined);
+    else if (this.port === port) {
+      this.open = false;
+      this.port = undefined;
+      this.emit('close', { disconnected: true } satisfies CloseInfo);
+    }
+  }
+
   write(data: Buffer): Promise<void> {
     const port = this.port;
     if (!this.open || !port) return Promise.reject(new TransportClosedError(this.path));
     return new Promise((resolve, reject) => {
       port.write(data, (err) => {
-        if (err) reject(new TransportClosedError(`${this.path}: write failed (${err.message})`));
-        else resolve();
+        if (!err) return resolve();
+        const code = (err as Error & { code?: string }).code;
+        if (code === 'EIO' || code === 'ENXIO' || code === 'EBADF') this.lost(port, err.message);
+        reject(new TransportClosedError(`${this.path}: write failed (${err.message})`, true));
       });
     });
   }
@@ -99,6 +151,7 @@ export class SerialTransport extends EventEmitter implements Transport {
   async close(): Promise<void> {
     const port = this.port;
     if (!port || !this.open) return;
+    this.closing = true;
     await new Promise<void>((resolve) => port.close(() => resolve()));
   }
 }

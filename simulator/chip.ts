@@ -88,7 +88,7 @@ export class SimChip {
 
   /** ISO 14443-4 ATS: TL T0 TA TB TC, historical bytes 80 73 xx xx xx (card capabilities). */
   get ats(): Buffer {
-    const caps3 = this.profile.extendedLength ? 0x40 : 0x00;
+    const caps3 = this.profile.atsClaimsExtended ? 0x40 : 0x00;
     const hist = Buffer.from([0x80, 0x73, 0x00, 0x00, caps3]);
     const body = Buffer.concat([Buffer.from([0x78, 0x77, 0x94, 0x02]), hist]);
     return Buffer.concat([Buffer.from([body.length + 1]), body]);

@@ -5,10 +5,17 @@ import { z } from 'zod';
 /** Chip behaviours the simulator knows (docs/hopper-format.md). */
 export const CHIP_PROFILES = {
   /** Extended-length APDUs, 96 KB of memory. */
-  'emrtd-ext-96k': { extendedLength: true, memory: 96 * 1024, answerVia61: false, strictLe: false },
+  'emrtd-ext-96k': {
+    extendedLength: true,
+    atsClaimsExtended: true,
+    memory: 96 * 1024,
+    answerVia61: false,
+    strictLe: false,
+  },
   /** Short APDUs only (command chaining), answers long data through 61xx / GET RESPONSE. */
   'emrtd-short-64k': {
     extendedLength: false,
+    atsClaimsExtended: false,
     memory: 64 * 1024,
     answerVia61: true,
     strictLe: false,
@@ -16,9 +23,18 @@ export const CHIP_PROFILES = {
   /** Short APDUs only, answers a wrong Le with 6Cxx. */
   'emrtd-strict-64k': {
     extendedLength: false,
+    atsClaimsExtended: false,
     memory: 64 * 1024,
     answerVia61: false,
     strictLe: true,
+  },
+  /** Announces extended length in its ATS but answers extended APDUs with 6700 (a real quirk). */
+  'emrtd-quirky-64k': {
+    extendedLength: false,
+    atsClaimsExtended: true,
+    memory: 64 * 1024,
+    answerVia61: false,
+    strictLe: false,
   },
 } as const;
 export type ChipProfileName = keyof typeof CHIP_PROFILES;
