@@ -109,7 +109,7 @@ export const migrations: readonly Migration[] = [
           reason TEXT NOT NULL
         ) STRICT;
         CREATE INDEX booklet_events_booklet ON booklet_events(booklet_id, id);
-        CREATE INDEX booklet_events_day ON booklet_events(day, booklet_id);
+        CREATE INDEX booklet_events_day ON booklet_events(day);
         CREATE TRIGGER booklet_events_no_update BEFORE UPDATE ON booklet_events
           BEGIN SELECT RAISE(ABORT, 'booklet_events is append-only'); END;
         CREATE TRIGGER booklet_events_no_delete BEFORE DELETE ON booklet_events

@@ -197,18 +197,25 @@ export function reconcileDay(
       d.closing = d.opening + inflow - outflow;
     }
 
-    // The day's events, re-derived.
+    // The day's events, re-derived (grouped in SQL: a handful of rows however busy the day).
     const eventFlows = new Map<string, number>();
-    const dayEvents = db
+    const illegalMoves: { from: BookletState; to: BookletState }[] = [];
+    const dayGroups = db
       .prepare(
-        'SELECT from_state, to_state, from_holder, to_holder FROM booklet_events WHERE day = ?',
+        `SELECT from_state, to_state, from_holder, to_holder, count(*) AS n FROM booklet_events
+         WHERE day = ? GROUP BY from_state, to_state, from_holder, to_holder`,
       )
-      .all(date) as Pick<EventRow, 'from_state' | 'to_state' | 'from_holder' | 'to_holder'>[];
-    for (const e of dayEvents)
+      .all(date) as (Pick<EventRow, 'from_state' | 'to_state' | 'from_holder' | 'to_holder'> & {
+      n: number;
+    })[];
+    for (const e of dayGroups) {
+      if (e.from_state !== null && !isLegalTransition(e.from_state, e.to_state))
+        illegalMoves.push({ from: e.from_state, to: e.to_state });
       for (const f of flowsOf(e.from_state, e.to_state, e.from_holder, e.to_holder)) {
         const k = `${f.station}\u0000${f.category}`;
-        eventFlows.set(k, (eventFlows.get(k) ?? 0) + 1);
+        eventFlows.set(k, (eventFlows.get(k) ?? 0) + e.n);
       }
+    }
     const flowMismatches: Reconciliation['flowMismatches'] = [];
     for (const k of new Set([...ledgerFlows.keys(), ...eventFlows.keys()])) {
       const ledger = ledgerFlows.get(k) ?? 0;
@@ -246,22 +253,100 @@ export function reconcileDay(
       counted: countedNow.get(s) ?? 0,
     }));
 
-    const chainSql = `SELECT e.booklet_id, e.id, e.from_state, e.to_state, e.from_holder, e.to_holder, e.day,
-        b.serial, b.state, b.holder_station, b.stock_class`;
-    const rows = opts.allBooklets
-      ? (db
+    let discrepancies: Discrepancy[];
+    if (opts.allBooklets) {
+      discrepancies = checkChains(
+        db
           .prepare(
-            `${chainSql} FROM booklet_events e JOIN booklets b ON b.id = e.booklet_id ORDER BY e.booklet_id, e.id`,
+            `SELECT e.booklet_id, e.id, e.from_state, e.to_state, e.from_holder, e.to_holder, e.day,
+               b.serial, b.state, b.holder_station, b.stock_class
+             FROM booklet_events e JOIN booklets b ON b.id = e.booklet_id ORDER BY e.booklet_id, e.id`,
           )
-          .iterate() as Iterable<EventRow>)
-      : (db
+          .iterate() as Iterable<EventRow>,
+      );
+    } else {
+      discrepancies = [];
+      // Each of the day's events must start where the booklet's previous event left it.
+      const broken = db
+        .prepare(
+          `SELECT e.id, b.serial, e.from_state, e.from_holder, e.to_state, b.stock_class,
+             p.id AS pid, p.to_state AS pto, p.to_holder AS pholder
+           FROM booklet_events e
+           JOIN booklets b ON b.id = e.booklet_id
+           LEFT JOIN booklet_events p ON p.id =
+             (SELECT max(q.id) FROM booklet_events q WHERE q.booklet_id = e.booklet_id AND q.id < e.id)
+           WHERE e.day = ? AND (
+             (p.id IS NULL AND e.from_state IS NOT NULL)
+             OR (p.id IS NOT NULL AND (e.from_state IS NOT p.to_state OR e.from_holder IS NOT p.to_holder))
+             OR (e.to_state = 'issued' AND b.stock_class = 'test'))
+           ORDER BY e.id`,
+        )
+        .all(date) as {
+        id: number;
+        serial: string;
+        from_state: BookletState | null;
+        from_holder: string | null;
+        to_state: BookletState;
+        stock_class: StockClass;
+        pid: number | null;
+        pto: BookletState | null;
+        pholder: string | null;
+      }[];
+      for (const r of broken) {
+        if (r.to_state === 'issued' && r.stock_class === 'test')
+          discrepancies.push({ serial: r.serial, problem: `event #${r.id} issued a test booklet` });
+        if (r.pid === null && r.from_state !== null)
+          discrepancies.push({
+            serial: r.serial,
+            problem: `its first event (#${r.id}) does not record its receipt`,
+          });
+        else if (r.pid !== null && (r.from_state !== r.pto || r.from_holder !== r.pholder))
+          discrepancies.push({
+            serial: r.serial,
+            problem: `event #${r.id} starts from ${r.from_state}@${r.from_holder} but event #${r.pid} left it ${r.pto}@${r.pholder}`,
+          });
+      }
+      // Each booklet moved that day must be where its last event left it.
+      const stale = db
+        .prepare(
+          `SELECT b.serial, b.state, b.holder_station, l.id, l.to_state, l.to_holder
+           FROM (SELECT DISTINCT booklet_id FROM booklet_events WHERE day = ?) t
+           JOIN booklets b ON b.id = t.booklet_id
+           JOIN booklet_events l ON l.id =
+             (SELECT max(q.id) FROM booklet_events q WHERE q.booklet_id = t.booklet_id)
+           WHERE l.to_state IS NOT b.state OR l.to_holder IS NOT b.holder_station
+           ORDER BY b.serial`,
+        )
+        .all(date) as {
+        serial: string;
+        state: BookletState;
+        holder_station: string;
+        id: number;
+        to_state: BookletState;
+        to_holder: string;
+      }[];
+      for (const r of stale)
+        discrepancies.push({
+          serial: r.serial,
+          problem:
+            r.to_state !== r.state
+              ? `its state is ${r.state} but its last event (#${r.id}) left it ${r.to_state}`
+              : `it is held by ${r.holder_station} but its last event (#${r.id}) gave it to ${r.to_holder}`,
+        });
+      for (const m of illegalMoves) {
+        const serials = db
           .prepare(
-            `${chainSql} FROM (SELECT DISTINCT booklet_id FROM booklet_events WHERE day = ?) t
-             JOIN booklet_events e ON e.booklet_id = t.booklet_id JOIN booklets b ON b.id = t.booklet_id
-             ORDER BY e.booklet_id, e.id`,
+            `SELECT b.serial, e.id FROM booklet_events e JOIN booklets b ON b.id = e.booklet_id
+             WHERE e.day = ? AND e.from_state = ? AND e.to_state = ?`,
           )
-          .all(date) as EventRow[]);
-    const discrepancies = checkChains(rows);
+          .all(date, m.from, m.to) as { serial: string; id: number }[];
+        for (const x of serials)
+          discrepancies.push({
+            serial: x.serial,
+            problem: `event #${x.id} is an illegal move ${m.from} -> ${m.to}`,
+          });
+      }
+    }
     if (opts.allBooklets) {
       const silent = db
         .prepare(
