@@ -1,0 +1,239 @@
+import { execFileSync } from 'node:child_process';
+import {
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  copyFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dg1, dg2, parseSod } from '../mrtd/index.ts';
+import { runCli } from './helpers/cli.ts';
+
+const fixtures = join(import.meta.dirname, 'fixtures/mrtd');
+const application = join(fixtures, 'application.json');
+let dir: string;
+let pki: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mrtd-cli-'));
+  pki = join(dir, 'pki');
+  const r = await runCli(['pki', 'init', '--test', '--out', pki]);
+  expect(r.code).toBe(0);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('station mrz', () => {
+  it('prints the two lines of an application', async () => {
+    const r = await runCli(['mrz', application]);
+    expect(r.code).toBe(0);
+    expect(r.out).toEqual([
+      'P<PERNUNEZ<DEL<RIO<<MARIA<JOSE<<<<<<<<<<<<<<',
+      'PE12345675PER8503149F360313645678912<<<<<<42',
+    ]);
+  });
+
+  it('prints every error on stderr with a non-zero exit', async () => {
+    const bad = join(dir, 'bad.json');
+    const app = JSON.parse(readFileSync(application, 'utf8')) as Record<string, unknown>;
+    writeFileSync(
+      bad,
+      JSON.stringify({ ...app, surname: 'Smith 3rd', sex: 'W', nationality: undefined }),
+    );
+    const r = await runCli(['mrz', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.err).toEqual(['nationality: is required']);
+    writeFileSync(bad, JSON.stringify({ ...app, surname: 'Smith 3rd', sex: 'W' }));
+    const r2 = await runCli(['mrz', bad, '--json']);
+    expect(r2.code).toBe(1);
+    expect(
+      (JSON.parse(r2.stdout) as { errors: { field: string }[] }).errors.map((e) => e.field),
+    ).toEqual(['surname', 'sex']);
+    expect(r2.err[0]).toMatch(/^surname: character "3" has no MRZ transliteration/);
+    expect((await runCli(['mrz', join(dir, 'missing.json')])).stderr).toMatch(
+      /cannot read the application/,
+    );
+  });
+
+  it('reads the application from stdin', () => {
+    const out = execFileSync('node', [join(import.meta.dirname, '../bin/station.mjs'), 'mrz'], {
+      input: readFileSync(application),
+      encoding: 'utf8',
+    });
+    expect(out.split('\n')[1]).toBe('PE12345675PER8503149F360313645678912<<<<<<42');
+  });
+});
+
+describe('station pki init', () => {
+  it('writes the four PEM files, keys private, TEST in the subjects', () => {
+    expect(readdirSync(pki).sort()).toEqual(['csca.crt', 'csca.key', 'ds.crt', 'ds.key']);
+    expect(statSync(join(pki, 'ds.key')).mode & 0o077).toBe(0);
+    const text = execFileSync(
+      'openssl',
+      ['x509', '-in', join(pki, 'ds.crt'), '-noout', '-subject', '-issuer'],
+      { encoding: 'utf8' },
+    );
+    expect(text).toMatch(/subject=.*OU ?= ?TEST.*CN ?= ?Document Signer TEST PE/);
+    expect(text).toMatch(/issuer=.*CN ?= ?CSCA TEST PE/);
+    execFileSync('openssl', ['verify', '-CAfile', join(pki, 'csca.crt'), join(pki, 'ds.crt')]);
+  });
+
+  it('refuses to run without --test and refuses to overwrite', async () => {
+    expect((await runCli(['pki', 'init', '--out', join(dir, 'x')])).stderr).toMatch(
+      /only a test PKI/,
+    );
+    const again = await runCli(['pki', 'init', '--test', '--out', pki]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/exists; refusing to overwrite/);
+  });
+});
+
+describe('station lds build and verify', () => {
+  it('builds the files, verifies them, and fails on tampering', async () => {
+    const out = join(dir, 'lds');
+    const build = await runCli([
+      'lds',
+      'build',
+      '--application',
+      application,
+      '--out',
+      out,
+      '--ds-cert',
+      join(pki, 'ds.crt'),
+      '--ds-key',
+      join(pki, 'ds.key'),
+      '--aa',
+      'rsa-2048',
+      '--json',
+    ]);
+    expect(build.stderr).toBe('');
+    expect(build.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual([
+      'AA.key',
+      'DG1.bin',
+      'DG11.bin',
+      'DG12.bin',
+      'DG15.bin',
+      'DG2.bin',
+      'DG7.bin',
+      'EF.COM.bin',
+      'EF.SOD.bin',
+    ]);
+    expect(dg1.decode(readFileSync(join(out, 'DG1.bin')))).toHaveLength(88);
+    expect(
+      dg2
+        .decode(readFileSync(join(out, 'DG2.bin')))[0]!
+        .image.equals(readFileSync(join(fixtures, 'face.jpg'))),
+    ).toBe(true);
+
+    const ok = await runCli(['lds', 'verify', out, '--csca', join(pki, 'csca.crt')]);
+    expect(ok.code).toBe(0);
+    expect(ok.out.at(-1)).toBe('passive authentication: PASSED');
+
+    // OpenSSL, independently.
+    writeFileSync(
+      join(dir, 'sod.der'),
+      parseSod(readFileSync(join(out, 'EF.SOD.bin'))).contentInfoDer,
+    );
+    execFileSync(
+      'openssl',
+      [
+        'cms',
+        '-verify',
+        '-inform',
+        'DER',
+        '-in',
+        join(dir, 'sod.der'),
+        '-CAfile',
+        join(pki, 'csca.crt'),
+        '-purpose',
+        'any',
+        '-out',
+        '/dev/null',
+      ],
+      { stdio: 'pipe' },
+    );
+
+    // A changed DG1 and the printed MRZ of someone else.
+    const tampered = join(dir, 'tampered');
+    const refused = await runCli([
+      'lds',
+      'build',
+      '--application',
+      application,
+      '--out',
+      out,
+      '--ds-cert',
+      join(pki, 'ds.crt'),
+      '--ds-key',
+      join(pki, 'ds.key'),
+    ]);
+    expect(refused.stderr).toMatch(/is not empty/);
+    execFileSync('cp', ['-r', out, tampered]);
+    const d1 = readFileSync(join(tampered, 'DG1.bin'));
+    d1[10] = 'X'.charCodeAt(0);
+    writeFileSync(join(tampered, 'DG1.bin'), d1);
+    writeFileSync(
+      join(dir, 'printed.txt'),
+      'P<PERNUNEZ<DEL<RIO<<MARIA<JOSE<<<<<<<<<<<<<<\nPE12345675PER8503149F360313645678912<<<<<<42\n',
+    );
+    const bad = await runCli([
+      'lds',
+      'verify',
+      tampered,
+      '--csca',
+      join(pki, 'csca.crt'),
+      '--mrz',
+      join(dir, 'printed.txt'),
+      '--json',
+    ]);
+    expect(bad.code).toBe(1);
+    const report = JSON.parse(bad.stdout) as { ok: boolean; checks: { id: string; ok: boolean }[] };
+    expect(report.checks.filter((c) => !c.ok).map((c) => c.id)).toEqual([
+      'dg.1.hash',
+      'dg1.printed',
+    ]);
+  });
+
+  it('writes nothing for an invalid application or a bad image', async () => {
+    const app = JSON.parse(readFileSync(application, 'utf8')) as Record<string, unknown>;
+    const badApp = join(dir, 'bad-app.json');
+    writeFileSync(badApp, JSON.stringify({ ...app, dateOfExpiry: '2036-02-30' }));
+    const r = await runCli([
+      'lds',
+      'build',
+      '--application',
+      badApp,
+      '--out',
+      join(dir, 'none'),
+      '--ds-cert',
+      join(pki, 'ds.crt'),
+      '--ds-key',
+      join(pki, 'ds.key'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/dateOfExpiry: is not a calendar date/);
+    copyFileSync(join(fixtures, 'application.json'), join(dir, 'app.json'));
+    writeFileSync(join(dir, 'face.jpg'), 'not an image');
+    copyFileSync(join(fixtures, 'signature.jpg'), join(dir, 'signature.jpg'));
+    const r2 = await runCli([
+      'lds',
+      'build',
+      '--application',
+      join(dir, 'app.json'),
+      '--out',
+      join(dir, 'none'),
+      '--ds-cert',
+      join(pki, 'ds.crt'),
+      '--ds-key',
+      join(pki, 'ds.key'),
+    ]);
+    expect(r2.stderr).toMatch(/neither JPEG nor JPEG 2000/);
+    expect(readdirSync(dir)).not.toContain('none');
+  });
+});
