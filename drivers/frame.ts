@@ -51,7 +51,7 @@ export function encodeFrame(frame: Frame): Buffer {
 
 /** Something the decoder threw away, with the reason (for NAKs and diagnostics). */
 export interface CorruptFrame {
-  reason: 'bad-header' | 'bad-crc' | 'bad-length' | 'stalled';
+  reason: 'garbage' | 'bad-crc' | 'bad-length' | 'stalled';
   /** The SEQ byte of the rejected frame, when it got that far (not trustworthy: the CRC failed). */
   seqHint?: number;
   /** Bytes discarded. */
@@ -81,6 +81,7 @@ export class FrameDecoder {
 
   push(chunk: Uint8Array): DecodeItem[] {
     const out: DecodeItem[] = [];
+    const skippedBefore = this.skipped;
     let data = this.buf.length ? Buffer.concat([this.buf, chunk]) : Buffer.from(chunk);
     let pos = 0;
     for (;;) {
@@ -125,6 +126,9 @@ export class FrameDecoder {
       });
       pos += total;
     }
+    // Bytes skipped while rescanning a bad-CRC frame are already reported by that frame.
+    if (this.skipped > skippedBefore && !out.some((i) => 'corrupt' in i))
+      out.push({ corrupt: { reason: 'garbage', bytes: this.skipped - skippedBefore } });
     // Keep only the incomplete tail (bounded: at most one frame less a byte).
     data = data.subarray(pos);
     this.buf = data.length ? Buffer.from(data) : Buffer.alloc(0);

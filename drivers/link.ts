@@ -111,6 +111,7 @@ export class Link extends EventEmitter {
   private readonly pending = new Map<number, PendingRequest>();
   private readonly recent: number[] = [];
   private wireFreeAt = 0;
+  private lastBlindNak = 0;
   private handler: CommandHandler | undefined;
   private handlerChain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -251,7 +252,7 @@ export class Link extends EventEmitter {
     p.on('corrupt', (c: CorruptFrame) => {
       this.trace({ dir: 'bad', corrupt: c, at: Date.now() });
       if (c.reason === 'bad-crc') this.sendNak(c.seqHint);
-      else if (c.reason === 'stalled') this.sendNak(undefined);
+      else this.sendNak(undefined, true);
     });
     p.on('error', () => undefined);
     return p;
@@ -358,8 +359,12 @@ export class Link extends EventEmitter {
     this.rawWrite(encodeFrame(frame), frame);
   }
 
-  private sendNak(seqHint: number | undefined): void {
+  private sendNak(seqHint: number | undefined, rateLimited = false): void {
     if (this.closed) return;
+    // Line noise may come in bursts: one "resend your oldest" per 20 ms is enough.
+    const now = Date.now();
+    if (rateLimited && now - this.lastBlindNak < 20) return;
+    if (rateLimited) this.lastBlindNak = now;
     const frame: Frame = {
       seq: seqHint ?? 0,
       type: FrameType.NAK,
