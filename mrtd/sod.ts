@@ -147,11 +147,20 @@ function encodeAttributeSet(attrs: Attribute[]): Buffer {
   return Buffer.from(AsnConvert.serialize(new AttributeSet(sorted)));
 }
 
+/** The DS certificate changes rarely; parsing it is a large share of signing time. */
+let certCache: { der: Buffer; cert: Certificate } | undefined;
+function parseCertificateCached(der: Uint8Array): Certificate {
+  const b = Buffer.from(der);
+  if (!certCache || !certCache.der.equals(b))
+    certCache = { der: Buffer.from(b), cert: AsnConvert.parse(b, Certificate) };
+  return certCache.cert;
+}
+
 /** Builds and signs EF.SOD; returns the file bytes (tag 77 around the ContentInfo). */
 export async function signSod(dataGroups: DataGroups, opts: SignSodOptions): Promise<Buffer> {
   const hash = opts.hash ?? 'sha256';
   const content = ldsSecurityObject(dataGroups, hash);
-  const cert = AsnConvert.parse(Buffer.from(opts.dsCertificate), Certificate);
+  const cert = parseCertificateCached(opts.dsCertificate);
   const digest = createHash(hash).update(content).digest();
   const time = opts.signingTime ?? new Date();
   const attrs = [
