@@ -80,6 +80,13 @@ export function isProfileAccepted(db: Db, agencyCode: string, profileId: string)
   return getChipProfile(db, agencyCode, profileId)?.accepted === true;
 }
 
+/** True if this station's own agency accepts the chip profile (what intake asks of a booklet). */
+export function isProfileAcceptedByStation(db: Db, profileId: string): boolean {
+  const row = db.prepare('SELECT agency_code FROM station WHERE id = 1').get() as
+    { agency_code: string } | undefined;
+  return row !== undefined && isProfileAccepted(db, row.agency_code, profileId);
+}
+
 /** An admin records an agency (other agencies are kept so refusals can name them). */
 export function addAgency(db: Db, by: Actor, code: string, name: string): void {
   requireRole(by, ['admin'], 'add agencies');

@@ -168,41 +168,41 @@ export function importManifest(db: Db, by: Actor, text: string, at = new Date())
       'wrong_agency',
       `batch ${b.batchId} is coded for agency ${b.agency}; this station belongs to ${agencyCode}`,
     );
-  if (!isProfileAccepted(db, agencyCode, b.chipProfile))
-    throw new ManifestRefusedError(
-      'profile_not_accepted',
-      `agency ${agencyCode} does not accept chip profile ${b.chipProfile}`,
-    );
-  if (db.prepare('SELECT 1 FROM batches WHERE batch_id = ?').get(b.batchId))
-    throw new ManifestRefusedError('batch_known', `batch ${b.batchId} was imported already`);
-  const seenSerial = new Set<string>();
-  const seenChip = new Set<string>();
-  const dupes: string[] = [];
-  for (const bk of b.booklets) {
-    if (seenSerial.has(bk.serial)) dupes.push(`serial ${bk.serial}`);
-    if (seenChip.has(bk.chipSerial)) dupes.push(`chip serial ${bk.chipSerial}`);
-    seenSerial.add(bk.serial);
-    seenChip.add(bk.chipSerial);
-  }
-  if (dupes.length)
-    throw new ManifestRefusedError(
-      'duplicate_in_manifest',
-      `the manifest lists ${listSome(dupes)} more than once`,
-    );
-  const bySerial = db.prepare('SELECT batch_id FROM booklets WHERE serial = ?').pluck();
-  const byChip = db.prepare('SELECT batch_id FROM booklets WHERE chip_serial = ?').pluck();
-  const known: string[] = [];
-  for (const bk of b.booklets) {
-    const s = bySerial.get(bk.serial) as string | undefined;
-    if (s) known.push(`serial ${bk.serial} (batch ${s})`);
-    const c = byChip.get(bk.chipSerial) as string | undefined;
-    if (c) known.push(`chip serial ${bk.chipSerial} (batch ${c})`);
-  }
-  if (known.length)
-    throw new ManifestRefusedError('serial_known', `already known: ${listSome(known)}`);
-
   const digest = manifestDigest(text);
+  // Checks and writes in one immediate transaction: a concurrent import cannot slip between.
   db.transaction(() => {
+    if (!isProfileAccepted(db, agencyCode, b.chipProfile))
+      throw new ManifestRefusedError(
+        'profile_not_accepted',
+        `agency ${agencyCode} does not accept chip profile ${b.chipProfile}`,
+      );
+    if (db.prepare('SELECT 1 FROM batches WHERE batch_id = ?').get(b.batchId))
+      throw new ManifestRefusedError('batch_known', `batch ${b.batchId} was imported already`);
+    const seenSerial = new Set<string>();
+    const seenChip = new Set<string>();
+    const dupes: string[] = [];
+    for (const bk of b.booklets) {
+      if (seenSerial.has(bk.serial)) dupes.push(`serial ${bk.serial}`);
+      if (seenChip.has(bk.chipSerial)) dupes.push(`chip serial ${bk.chipSerial}`);
+      seenSerial.add(bk.serial);
+      seenChip.add(bk.chipSerial);
+    }
+    if (dupes.length)
+      throw new ManifestRefusedError(
+        'duplicate_in_manifest',
+        `the manifest lists ${listSome(dupes)} more than once`,
+      );
+    const bySerial = db.prepare('SELECT batch_id FROM booklets WHERE serial = ?').pluck();
+    const byChip = db.prepare('SELECT batch_id FROM booklets WHERE chip_serial = ?').pluck();
+    const known: string[] = [];
+    for (const bk of b.booklets) {
+      const s = bySerial.get(bk.serial) as string | undefined;
+      if (s) known.push(`serial ${bk.serial} (batch ${s})`);
+      const c = byChip.get(bk.chipSerial) as string | undefined;
+      if (c) known.push(`chip serial ${bk.chipSerial} (batch ${c})`);
+    }
+    if (known.length)
+      throw new ManifestRefusedError('serial_known', `already known: ${listSome(known)}`);
     db.prepare(
       `INSERT INTO batches (batch_id, agency_code, profile_id, stock_class, manufacturer, manifest_sha256,
          signer_key_id, booklet_count, imported_at, imported_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -242,7 +242,7 @@ export function importManifest(db: Db, by: Actor, text: string, at = new Date())
       { ...summary, stationId: getStationIdentity(db).stationId, at: at.toISOString() },
       { idempotencyKey: `stock.received:${b.batchId}`, at },
     );
-  })();
+  }).immediate();
   return {
     batchId: b.batchId,
     agency: b.agency,
@@ -321,6 +321,7 @@ export function allocateStock(
   },
 ): TransitionResult[] {
   requireRole(by, ['supervisor'], 'allocate stock');
+  if (args.serials.length === 0) throw new InvalidInputError('no serials to allocate');
   const { stationId } = getStationIdentity(db);
   const toStation = args.toStation ?? stationId;
   if (!/^[A-Z0-9][A-Z0-9-]{1,39}$/.test(toStation))

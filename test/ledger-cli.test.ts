@@ -81,6 +81,41 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('station CLI: stock and accountability', () => {
+  it('refuses to initialise twice, and asks for a PIN it cannot prompt for', async () => {
+    process.env.STATION_NEW_PIN = PIN;
+    const again = await cli(
+      'init',
+      '--station-id',
+      'LIM-AIR-09',
+      '--agency',
+      'PER-MIGRACIONES',
+      '--admin',
+      'bob',
+    );
+    delete process.env.STATION_NEW_PIN;
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/initialised already \(LIM-AIR-01\)/);
+    const noPin = await cli('stock', 'import', join(dir, 'nothing.json'), '--user', 'sam');
+    expect(noPin.stderr).toMatch(/cannot read manifest/);
+    const pem = join(dir, 'signer.pem');
+    const noPrompt = await cli('stock', 'trust', 'add', pem, '--label', 'x', '--user', 'ana');
+    expect(noPrompt.stderr).toMatch(/no PIN given: set STATION_PIN/);
+  });
+
+  it('refuses a database from a newer version', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'ledger-cli-new-'));
+    try {
+      const raw = new Database(join(other, 'station.sqlite'));
+      raw.pragma('user_version = 999');
+      raw.close();
+      const r = await runCli(['--data-dir', other, 'info']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/schema version 999.*written by a newer version/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('shows the identity', async () => {
     const r = await cli('info', '--json');
     expect(JSON.parse(r.stdout)).toMatchObject({
@@ -115,6 +150,16 @@ describe('station CLI: stock and accountability', () => {
     );
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(/manifest refused \(wrong_agency\).*PER-RREE/);
+    const audit = JSON.parse((await cli('audit', 'list', '--json')).stdout) as {
+      action: string;
+      details: { reason?: string };
+    }[];
+    expect(audit.at(-1)).toMatchObject({
+      action: 'stock.import_refused',
+      details: { reason: 'wrong_agency' },
+    });
+    const noBooklets = await cli('stock', 'list', '--batch', 'CLI-B2', '--json');
+    expect(JSON.parse(noBooklets.stdout)).toEqual([]);
 
     const alloc = await asUser(
       'sam',

@@ -7,10 +7,12 @@ import {
   allocateStock,
   importManifest,
   listTrustedKeys,
+  ManifestRefusedError,
   parseSerialSpec,
   revokeKey,
   trustKey,
 } from '../../station/stock.ts';
+import { manifestDigest } from '../../station/manifest.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { login, withStationDb } from './users.ts';
@@ -87,7 +89,19 @@ export function register(program: Command, ctx: CliContext): void {
       withStationDb(ctx, async (db) => {
         const text = readText(file, 'manifest');
         const who = await login(db, opts.user, ['supervisor'], 'import stock manifests');
-        const r = importManifest(db, who, text);
+        let r;
+        try {
+          r = importManifest(db, who, text);
+        } catch (e) {
+          // The refusal itself is worth keeping: who tried to bring in which file, and why not.
+          if (e instanceof ManifestRefusedError)
+            writeAudit(db, {
+              actor: who,
+              action: 'stock.import_refused',
+              details: { file, sha256: manifestDigest(text), reason: e.reason, message: e.message },
+            });
+          throw e;
+        }
         ctx.out(
           opts.json
             ? JSON.stringify(r)
