@@ -408,9 +408,14 @@ export class Link extends EventEmitter {
         this.remember(f.seq);
         this.sendAck(f.seq);
         // A new station session: forget what the previous one left unacknowledged.
-        for (const o of this.outstanding.values()) if (o.timer) clearTimeout(o.timer);
-        this.outstanding.clear();
-        this.queue.length = 0;
+        {
+          const dropped = [...this.outstanding.values(), ...this.queue];
+          for (const o of dropped) if (o.timer) clearTimeout(o.timer);
+          this.outstanding.clear();
+          this.queue.length = 0;
+          for (const o of dropped)
+            o.onFailed(new LinkError('closed', 'dropped: the peer started a new session'));
+        }
         this.peerPresent = true;
         return;
       case FrameType.COMMAND:
@@ -449,7 +454,8 @@ export class Link extends EventEmitter {
       }
       if (!res || this.closed) return; // deliberately unanswered
       const body = Buffer.concat([Buffer.from([f.seq, res.status]), res.payload]);
-      await this.sendReliable(FrameType.RESPONSE, f.code, body).catch(() => undefined);
+      // Queued in order; the next command need not wait for this answer's acknowledgement.
+      this.sendReliable(FrameType.RESPONSE, f.code, body).catch(() => undefined);
     });
   }
 

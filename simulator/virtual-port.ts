@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -33,6 +33,7 @@ export async function createVirtualSerialPair(
   const stationPath = join(dir, 'station');
   const devicePath = join(dir, 'device');
   let child: ChildProcess | undefined;
+  let holder: number | undefined;
 
   const start = async (): Promise<void> => {
     const proc = spawn(
@@ -82,6 +83,8 @@ export async function createVirtualSerialPair(
   };
 
   const stop = async (): Promise<void> => {
+    if (holder !== undefined) closeSync(holder);
+    holder = undefined;
     const proc = child;
     child = undefined;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;

@@ -1,0 +1,284 @@
+import type { Command } from 'commander';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { DeviceClient } from '../../drivers/device-client.ts';
+import type { Frame } from '../../drivers/frame.ts';
+import { FrameType, type Link, type TraceEntry } from '../../drivers/link.ts';
+import {
+  discoverDevices,
+  loadDeviceChoice,
+  openSerialLink,
+  probeSerial,
+  saveDeviceChoice,
+} from '../../drivers/open.ts';
+import { PrinterClient } from '../../drivers/printer.ts';
+import {
+  Command as Cmd,
+  commandName,
+  eventName,
+  statusName,
+  TestPattern,
+  type TestPatternKind,
+} from '../../drivers/protocol.ts';
+import type { CliContext } from '../context.ts';
+import { CliError } from '../errors.ts';
+
+interface PortOpts {
+  port?: string;
+  baud?: string;
+  json?: boolean;
+}
+
+function baudOf(opts: PortOpts): number {
+  const b = opts.baud === undefined ? 115200 : Number(opts.baud);
+  if (!Number.isInteger(b) || b < 300 || b > 4_000_000)
+    throw new CliError(
+      `--baud must be a whole number of baud between 300 and 4000000, not "${opts.baud}"`,
+    );
+  return b;
+}
+
+/** The port from --port, else the remembered choice. */
+function portOf(ctx: CliContext, opts: PortOpts): string {
+  if (opts.port) return opts.port;
+  const choice = loadDeviceChoice(ctx.dataDir());
+  if (choice?.transport === 'serial') return choice.path;
+  throw new CliError(
+    'no device given: pass --port <path> (or remember one with `station device use --port <path>`)',
+  );
+}
+
+async function withLink<T>(
+  ctx: CliContext,
+  opts: PortOpts,
+  fn: (link: Link) => Promise<T>,
+): Promise<T> {
+  const path = portOf(ctx, opts);
+  let link: Link;
+  try {
+    link = await openSerialLink(path, { baudRate: baudOf(opts) });
+  } catch (e) {
+    throw new CliError(e instanceof Error ? e.message : String(e));
+  }
+  try {
+    return await fn(link);
+  } finally {
+    await link.close().catch(() => undefined);
+  }
+}
+
+function hex(b: Buffer, max = 48): string {
+  const h = b.subarray(0, max).toString('hex');
+  return b.length > max ? `${h}… (${b.length} bytes)` : h;
+}
+
+/** One line of the terminal for a frame, decoded as far as the protocol allows. */
+export function describeTrace(e: TraceEntry): string {
+  const arrow = e.dir === 'tx' ? '>>' : e.dir === 'rx' ? '<<' : '!!';
+  if (!e.frame)
+    return `${arrow} ${e.corrupt?.reason ?? 'corrupt'} (${e.corrupt?.bytes ?? 0} bytes dropped)`;
+  const f: Frame = e.frame;
+  const re = e.retransmission ? ' (resent)' : '';
+  switch (f.type) {
+    case FrameType.ACK:
+      return `${arrow} ACK seq=${f.seq}`;
+    case FrameType.NAK:
+      return `${arrow} NAK ${f.code ? `seq=${f.seq}` : '(resend oldest)'}`;
+    case FrameType.HELLO:
+      return `${arrow} HELLO seq=${f.seq}${re}`;
+    case FrameType.COMMAND:
+      return `${arrow} CMD ${commandName(f.code)} seq=${f.seq}${re} ${hex(f.payload)}`.trimEnd();
+    case FrameType.RESPONSE:
+      return `${arrow} RSP ${commandName(f.code)} seq=${f.seq} to=${f.payload[0]} ${statusName(f.payload[1] ?? 0)}${re} ${hex(f.payload.subarray(2))}`.trimEnd();
+    case FrameType.EVENT:
+      return `${arrow} EVT ${eventName(f.code)} seq=${f.seq}${re} ${hex(f.payload)}`.trimEnd();
+    default:
+      return `${arrow} type=0x${f.type.toString(16)} code=0x${f.code.toString(16)} seq=${f.seq}`;
+  }
+}
+
+/** Parses a terminal line: `NAME [hex | "text"]` or `0xNN [hex]`. */
+export function parseTerminalLine(line: string): { code: number; payload: Buffer } {
+  const m = /^\s*(\S+)\s*(.*?)\s*$/.exec(line);
+  if (!m) throw new Error('empty line');
+  const [, head, rest] = m as unknown as [string, string, string];
+  let code: number;
+  if (/^0x[0-9a-f]{1,2}$/i.test(head)) code = parseInt(head, 16);
+  else {
+    const c = (Cmd as Record<string, number>)[head.toUpperCase()];
+    if (c === undefined)
+      throw new Error(`unknown command "${head}" (known: ${Object.keys(Cmd).join(', ')}, or 0xNN)`);
+    code = c;
+  }
+  let payload: Buffer;
+  if (!rest) payload = Buffer.alloc(0);
+  else if (/^".*"$/.test(rest)) payload = Buffer.from(rest.slice(1, -1), 'utf8');
+  else if (/^([0-9a-f]{2}\s*)+$/i.test(rest))
+    payload = Buffer.from(rest.replace(/\s+/g, ''), 'hex');
+  else throw new Error(`payload must be hex bytes or "text", not ${rest}`);
+  return { code, payload };
+}
+
+/** The technician's terminal: raw commands in, every frame both ways decoded out. */
+export async function runTerminal(
+  link: Link,
+  input: Readable,
+  out: (line: string) => void,
+): Promise<void> {
+  const onFrame = (e: TraceEntry): void => out(describeTrace(e));
+  link.on('frame', onFrame);
+  link.on('close', (i: { disconnected: boolean }) =>
+    out(`!! link closed${i.disconnected ? ': device disconnected' : ''}`),
+  );
+  out('type a command (e.g. IDENTIFY, GET_STATUS, TEST_PATTERN 01, DEBUG "jam"); end with Ctrl-D');
+  const rl = createInterface({ input, terminal: false });
+  try {
+    for await (const line of rl) {
+      if (!line.trim()) continue;
+      let cmd: { code: number; payload: Buffer };
+      try {
+        cmd = parseTerminalLine(line);
+      } catch (e) {
+        out(`?? ${e instanceof Error ? e.message : String(e)}`);
+        continue;
+      }
+      try {
+        const r = await link.request(cmd.code, cmd.payload);
+        out(
+          `== ${commandName(cmd.code)}: ${statusName(r.status)} ${hex(r.payload, 256)}`.trimEnd(),
+        );
+      } catch (e) {
+        out(`!! ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  } finally {
+    link.off('frame', onFrame);
+    rl.close();
+  }
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const device = program
+    .command('device')
+    .description('find, check and talk to the printer and encoder');
+
+  device
+    .command('list')
+    .description(
+      'list serial ports and USB HID devices (virtual ports are not listed: type their path)',
+    )
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const found = await discoverDevices();
+      let chosen;
+      try {
+        chosen = loadDeviceChoice(ctx.dataDir());
+      } catch (e) {
+        found.problems.push(e instanceof Error ? e.message : String(e));
+      }
+      if (opts.json) {
+        ctx.out(JSON.stringify({ ...found, chosen: chosen ?? null }));
+        return;
+      }
+      ctx.out(`serial ports (${found.serial.length}):`);
+      for (const p of found.serial)
+        ctx.out(
+          `  ${p.path}${p.manufacturer ? `  ${p.manufacturer}` : ''}${p.vendorId ? `  ${p.vendorId}:${p.productId}` : ''}`,
+        );
+      ctx.out(`HID devices (${found.hid.length}):`);
+      for (const d of found.hid)
+        ctx.out(
+          `  ${d.path}  ${d.vendorId.toString(16)}:${d.productId.toString(16)}${d.product ? `  ${d.product}` : ''}`,
+        );
+      if (chosen) ctx.out(`remembered device: ${chosen.transport} ${chosen.path}`);
+      for (const p of found.problems) ctx.err(`note: ${p}`);
+    });
+
+  device
+    .command('info')
+    .description('ask the device for its identity and status')
+    .option('--port <path>', 'serial port (default: the remembered device)')
+    .option('--baud <n>', 'baud rate', '115200')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: PortOpts) => {
+      await withLink(ctx, opts, async (link) => {
+        const client = new DeviceClient(link);
+        const identity = await client.identify();
+        const status = await client.status();
+        if (opts.json) {
+          ctx.out(JSON.stringify({ port: link.transport.description, identity, status }));
+          return;
+        }
+        ctx.out(`port:      ${link.transport.description}`);
+        ctx.out(`model:     ${identity.model}`);
+        ctx.out(`firmware:  ${identity.firmware}`);
+        ctx.out(`serial:    ${identity.serialNumber}`);
+        ctx.out(`kind:      ${identity.kind} (frames up to ${identity.maxPayload} bytes)`);
+        const on = Object.entries(status.flags)
+          .filter(([, v]) => v)
+          .map(([k]) => k);
+        ctx.out(
+          `status:    ${on.length ? on.join(', ') : 'ready'}; booklet position: ${status.position}`,
+        );
+      });
+    });
+
+  device
+    .command('use')
+    .description("probe a device and remember it as this station's device")
+    .requiredOption('--port <path>', 'serial port')
+    .option('--baud <n>', 'baud rate', '115200')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: PortOpts) => {
+      const path = opts.port!;
+      const baudRate = baudOf(opts);
+      let identity;
+      try {
+        identity = await probeSerial(path, { baudRate });
+      } catch (e) {
+        throw new CliError(
+          `${path} did not identify itself as a station device: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }
+      saveDeviceChoice(ctx.dataDir(), {
+        transport: 'serial',
+        path,
+        baudRate,
+        identity,
+        chosenAt: new Date().toISOString(),
+      });
+      if (opts.json) ctx.out(JSON.stringify({ path, baudRate, identity }));
+      else ctx.out(`using ${identity.model} (${identity.serialNumber}) on ${path}`);
+    });
+
+  device
+    .command('test-pattern')
+    .description('print a test pattern: nozzle, alignment or colour-bars')
+    .argument('<kind>', 'nozzle | alignment | colour-bars')
+    .option('--port <path>', 'serial port (default: the remembered device)')
+    .option('--baud <n>', 'baud rate', '115200')
+    .option('--json', 'machine-readable output')
+    .action(async (kind: string, opts: PortOpts) => {
+      if (!(kind in TestPattern))
+        throw new CliError(`unknown test pattern "${kind}" (nozzle, alignment, colour-bars)`);
+      await withLink(ctx, opts, async (link) => {
+        const printer = new PrinterClient(link);
+        try {
+          await printer.testPattern(kind as TestPatternKind);
+        } catch (e) {
+          throw new CliError(e instanceof Error ? e.message : String(e));
+        }
+        if (opts.json) ctx.out(JSON.stringify({ printed: kind }));
+        else ctx.out(`printed the ${kind} test pattern`);
+      });
+    });
+
+  device
+    .command('terminal')
+    .description('send raw commands and watch every frame both ways, decoded')
+    .option('--port <path>', 'serial port (default: the remembered device)')
+    .option('--baud <n>', 'baud rate', '115200')
+    .action(async (opts: PortOpts) => {
+      await withLink(ctx, opts, (link) => runTerminal(link, process.stdin, ctx.out));
+    });
+}
