@@ -1,9 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bookletHistory, lookupBooklet } from './booklets.ts';
 import { PermissionError } from './errors.ts';
-import { IllegalTransitionError, transition, UnknownBookletError } from './lifecycle.ts';
+import {
+  IllegalTransitionError,
+  recordTransition,
+  transition,
+  UnknownBookletError,
+} from './lifecycle.ts';
 import { enqueueOutbox, pendingOutbox } from './outbox.ts';
-import { writeAudit } from './audit.ts';
+import { listAudit, writeAudit } from './audit.ts';
 import { createTestStation, type TestStation } from './testing.ts';
 
 let st: TestStation;
@@ -115,6 +120,40 @@ describe('booklet life cycle', () => {
       enqueueOutbox(st.db, 'booklet.allocated', { serial: s });
     })();
     expect(pendingOutbox(st.db)).toHaveLength(outboxBefore + 1);
+  });
+
+  it('records a transition with its outbox record and audit entry', () => {
+    const [s] = st.receive('B-7', 1);
+    const r = recordTransition(
+      st.db,
+      { serial: s!, to: 'voided', actor: st.users.supervisor, reason: 'torn cover' },
+      {
+        outbox: { kind: 'booklet.voided', payload: { serial: s }, idempotencyKey: `void:${s}` },
+        audit: { action: 'booklet.voided' },
+      },
+    );
+    expect(r.outboxId).not.toBeNull();
+    expect(pendingOutbox(st.db).find((o) => o.id === r.outboxId)).toMatchObject({
+      idempotencyKey: `void:${s}`,
+    });
+    const last = listAudit(st.db).at(-1)!;
+    expect(last).toMatchObject({ seq: r.auditSeq, action: 'booklet.voided', actor: 'super' });
+    expect(last.details).toMatchObject({
+      serial: s,
+      from: 'received',
+      to: 'voided',
+      reason: 'torn cover',
+    });
+    // A duplicate idempotency key rolls the whole transition back.
+    const [s2] = st.receive('B-8', 1, { prefix: 'PX' });
+    expect(() =>
+      recordTransition(
+        st.db,
+        { serial: s2!, to: 'voided', actor: st.users.supervisor, reason: 'x' },
+        { outbox: { kind: 'booklet.voided', payload: {}, idempotencyKey: `void:${s}` } },
+      ),
+    ).toThrow(/UNIQUE/);
+    expect(lookupBooklet(st.db, s2!)!.state).toBe('received');
   });
 
   it('keeps events append-only at the database level', () => {

@@ -4,6 +4,8 @@
  * reason) and counted in the station's daily flows, all in one transaction.
  */
 import type { Db } from '../db/open.ts';
+import { writeAudit } from './audit.ts';
+import { enqueueOutbox } from './outbox.ts';
 import { StationError, InvalidInputError } from './errors.ts';
 import { getStationIdentity } from './identity.ts';
 import { dayOf } from './time.ts';
@@ -386,5 +388,45 @@ export function receiveBooklets(
     }
     if (args.booklets.length > 0) w.bumpFlow.run(day, stationId, 'received', args.booklets.length);
     return { received: args.booklets.length, firstEventId };
+  })();
+}
+
+/**
+ * A transition together with the records that report it, in one transaction: the booklet
+ * event, an optional outbox record for the central office and an optional audit entry. For
+ * callers such as intake and personalization (e.g. `in_process -> issued` with an issuance
+ * record, `in_process -> refused` with the refusal).
+ */
+export function recordTransition(
+  db: Db,
+  req: TransitionRequest,
+  reports: {
+    outbox?: { kind: string; payload: unknown; idempotencyKey?: string };
+    audit?: { action: string; details?: unknown };
+  } = {},
+): TransitionResult & { outboxId: number | null; auditSeq: number | null } {
+  return db.transaction(() => {
+    const r = transition(db, req);
+    const at = new Date(r.at);
+    const box = reports.outbox
+      ? enqueueOutbox(db, reports.outbox.kind, reports.outbox.payload, {
+          idempotencyKey: reports.outbox.idempotencyKey,
+          at,
+        })
+      : null;
+    const entry = reports.audit
+      ? writeAudit(db, {
+          actor: req.actor,
+          action: reports.audit.action,
+          details: reports.audit.details ?? {
+            serial: r.serial,
+            from: r.from,
+            to: r.to,
+            reason: req.reason,
+          },
+          at,
+        })
+      : null;
+    return { ...r, outboxId: box?.id ?? null, auditSeq: entry?.seq ?? null };
   })();
 }
