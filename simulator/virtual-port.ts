@@ -68,6 +68,12 @@ export async function createVirtualSerialPair(
           existsSync(devicePath)
         ) {
           proc.off('error', onError);
+          // Hold the station end open (never reading from it): socat ends when the last holder
+          // of a pty closes it, and a station that disconnects must find the port still there.
+          holder = openSync(
+            stationPath,
+            constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK,
+          );
           resolve();
           return;
         }
