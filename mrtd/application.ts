@@ -98,20 +98,28 @@ export class ApplicationError extends Error {
 export function parseApplication(json: unknown): Application {
   const r = applicationSchema.safeParse(json);
   if (!r.success) {
-    throw new ApplicationError(
-      r.error.issues.map((i) => {
-        const field = i.path.join('.') || '(application)';
-        let value: unknown = json;
-        for (const k of i.path)
-          value = (value as Record<PropertyKey, unknown> | undefined)?.[k as string];
-        return {
-          field,
-          value:
-            value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value),
-          reason: i.code === 'invalid_type' && value === undefined ? 'is required' : i.message,
-        };
-      }),
-    );
+    const errors: MrzFieldError[] = r.error.issues.map((i) => {
+      const field = i.path.join('.') || '(application)';
+      let value: unknown = json;
+      for (const k of i.path)
+        value = (value as Record<PropertyKey, unknown> | undefined)?.[k as string];
+      return {
+        field,
+        value: value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value),
+        reason: i.code === 'invalid_type' && value === undefined ? 'is required' : i.message,
+      };
+    });
+    // Report the MRZ rules too, for the fields whose shape was right, so one pass shows all.
+    if (json !== null && typeof json === 'object' && !Array.isArray(json)) {
+      try {
+        encodeTd3(json as MrzInput);
+      } catch (e) {
+        if (!(e instanceof MrzError)) throw e;
+        const seen = new Set(errors.map((x) => x.field));
+        for (const x of e.errors) if (!seen.has(x.field)) errors.push(x);
+      }
+    }
+    throw new ApplicationError(errors);
   }
   // Run the MRZ rules now so that an invalid application never gets further.
   mrzOf(r.data);

@@ -121,6 +121,30 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
     add('ds.present', false, 'EF.SOD carries no Document Signer certificate');
   else {
     ds = new x509.X509Certificate(new Uint8Array(sod.certificates[0]!));
+    // The signer info must name this certificate (issuer and serial number).
+    const sid = sod.signerInfo.sid.issuerAndSerialNumber;
+    const sidOk =
+      sid !== undefined &&
+      Buffer.from(sid.serialNumber)
+        .toString('hex')
+        .replace(/^(00)+/, '') === ds.serialNumber.toLowerCase().replace(/^(00)+/, '') &&
+      new x509.Name(AsnConvert.serialize(sid.issuer)).toString() === ds.issuer;
+    add(
+      'sod.signerIdentifier',
+      sidOk,
+      sidOk
+        ? 'signer info identifies the included DS certificate'
+        : 'signer info does not identify the included DS certificate',
+    );
+    const ku = ds.getExtension(x509.KeyUsagesExtension);
+    const kuOk = ku !== null && (ku.usages & x509.KeyUsageFlags.digitalSignature) !== 0;
+    add(
+      'ds.keyUsage',
+      kuOk,
+      kuOk
+        ? 'DS certificate allows digitalSignature'
+        : 'DS certificate lacks the digitalSignature key usage',
+    );
     const alg = signatureAlgorithmOf(sod.signerInfo.signatureAlgorithm.algorithm);
     let sigOk = false;
     let detail = '';

@@ -47,7 +47,12 @@ describe('station mrz', () => {
     const r = await runCli(['mrz', bad]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.err).toEqual(['nationality: is required']);
+    // Shape errors and MRZ rule errors are reported together, each field once.
+    expect(r.err).toEqual([
+      'nationality: is required',
+      'surname: character "3" has no MRZ transliteration (only Latin letters, spaces, hyphens and apostrophes are accepted) (got "Smith 3rd")',
+      'sex: must be F, M or X (got "W")',
+    ]);
     writeFileSync(bad, JSON.stringify({ ...app, surname: 'Smith 3rd', sex: 'W' }));
     const r2 = await runCli(['mrz', bad, '--json']);
     expect(r2.code).toBe(1);
