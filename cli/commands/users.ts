@@ -101,7 +101,7 @@ export function register(program: Command, ctx: CliContext): void {
         if (opts.json) return ctx.out(JSON.stringify(list));
         for (const u of list)
           ctx.out(
-            `${u.username.padEnd(20)} ${u.role.padEnd(11)}${u.locked ? ' LOCKED' : ''}${u.disabled ? ' DISABLED' : ''}`,
+            `${u.username.padEnd(20)} ${u.role}${u.locked ? ' LOCKED' : ''}${u.disabled ? ' DISABLED' : ''}`,
           );
       }),
     );
