@@ -65,6 +65,27 @@ describe('station mrz', () => {
     );
   });
 
+  it('--check validates a printed MRZ and names each failing check digit', async () => {
+    const mrz = join(dir, 'printed.mrz');
+    writeFileSync(
+      mrz,
+      'P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10\n',
+    );
+    const ok = await runCli(['mrz', '--check', mrz]);
+    expect(ok.code).toBe(0);
+    expect(ok.out.at(-1)).toBe('MRZ valid');
+    writeFileSync(
+      mrz,
+      'P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204169ZE184226B<<<<<10\n',
+    );
+    const bad = await runCli(['mrz', '--check', mrz]);
+    expect(bad.code).toBe(1);
+    expect(bad.out.filter((l) => l.startsWith('FAIL'))).toEqual([
+      'FAIL dateOfExpiry check digit (position 28): 9, expected 0',
+      'FAIL composite check digit (position 44): 0, expected 3',
+    ]);
+  });
+
   it('reads the application from stdin', () => {
     const out = execFileSync('node', [join(import.meta.dirname, '../bin/station.mjs'), 'mrz'], {
       input: readFileSync(application),

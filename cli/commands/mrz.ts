@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ApplicationError, mrzOf, parseApplication } from '../../mrtd/index.ts';
+import { ApplicationError, mrzOf, parseApplication, parseTd3 } from '../../mrtd/index.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 
@@ -32,7 +32,28 @@ export function register(program: Command, ctx: CliContext): void {
     .description('print the two TD3 MRZ lines of an application (JSON from a file or stdin)')
     .argument('[file]', 'application JSON (see docs/application-format.md); stdin when absent or -')
     .option('--json', 'machine-readable output: {line1, line2, nameTruncated} or {errors}')
-    .action(async (file: string | undefined, opts: { json?: boolean }) => {
+    .option('--check', 'instead: read a printed TD3 MRZ (two lines) and validate every check digit')
+    .action(async (file: string | undefined, opts: { json?: boolean; check?: boolean }) => {
+      if (opts.check) {
+        let text: string;
+        try {
+          text = file && file !== '-' ? readFileSync(file, 'latin1') : await readStdin();
+        } catch (e) {
+          throw new CliError(`cannot read the MRZ: ${(e as Error).message}`);
+        }
+        const p = parseTd3(text.trim());
+        if (opts.json) ctx.out(JSON.stringify(p));
+        else {
+          for (const c of p.checks)
+            ctx.out(
+              `${c.ok ? 'ok  ' : 'FAIL'} ${c.name} check digit (position ${c.position}): ${c.actual}${c.ok ? '' : `, expected ${c.expected}`}`,
+            );
+          for (const problem of p.problems) ctx.out(`FAIL ${problem}`);
+          ctx.out(p.valid ? 'MRZ valid' : 'MRZ INVALID');
+        }
+        if (!p.valid) ctx.setExitCode(1);
+        return;
+      }
       const json = await readApplicationJson(file);
       try {
         const app = parseApplication(json);
