@@ -273,6 +273,28 @@ describe('serial link over socat', () => {
     await r.encoder.transceiveOk({ cla: 0, ins: 0xda, p1: 0, p2: 0x63, data: key }, 'PUT DATA');
   });
 
+  it('carries a pipelined chip write intact over the throttled 115200-baud line', async () => {
+    const sim = await startSimulator({ scenario: 'all-good', profile: 'throttled' });
+    const link = await openSerialLink(sim.stationPath);
+    const r: Rig = {
+      sim,
+      link,
+      printer: new PrinterClient(link),
+      encoder: new EncoderClient(link),
+      events: [],
+    };
+    rigs.push(r);
+    await toEncoder(r);
+    await r.encoder.selectApplication(EMRTD_AID);
+    await r.encoder.transceiveOk(createFileApdu(0x0102, 9000), 'CREATE FILE');
+    const data = Buffer.alloc(9000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 0xff;
+    await r.encoder.updateBinary(0, data);
+    expect(sim.device.current!.chip!.readFile(0x0102)!.equals(data)).toBe(true);
+    await r.encoder.selectFile(0x0102);
+    expect((await r.encoder.readBinary(0, 9000)).equals(data)).toBe(true);
+  });
+
   it('reports each faulty booklet clearly', async () => {
     const r = await rig([
       makeBooklet({ serial: 'PA6000001', faults: ['dead-chip'] }),
