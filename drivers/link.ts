@@ -112,6 +112,7 @@ export class Link extends EventEmitter {
   private readonly recent: number[] = [];
   private wireFreeAt = 0;
   private lastBlindNak = 0;
+  private inSession = true;
   private handler: CommandHandler | undefined;
   private handlerChain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -168,6 +169,9 @@ export class Link extends EventEmitter {
 
   /** Station side: announces a new session so the peer forgets old sequence numbers. */
   async hello(): Promise<void> {
+    // Whatever arrives before the HELLO is acknowledged was sent to an earlier session (bytes
+    // left in the port's buffer): acknowledge it so the device stops resending, act on nothing.
+    this.inSession = false;
     await this.sendReliable(FrameType.HELLO, 0, Buffer.alloc(0));
   }
 
@@ -389,6 +393,7 @@ export class Link extends EventEmitter {
         if (o) {
           if (o.timer) clearTimeout(o.timer);
           this.outstanding.delete(f.seq);
+          if (o.frame.type === FrameType.HELLO) this.inSession = true;
           o.onAcked();
           this.pump();
         }
@@ -422,6 +427,7 @@ export class Link extends EventEmitter {
       case FrameType.RESPONSE:
       case FrameType.EVENT: {
         this.sendAck(f.seq);
+        if (!this.inSession) return; // left over from an earlier session
         if (this.recent.includes(f.seq)) return; // a retransmission we already handled
         this.remember(f.seq);
         if (f.type === FrameType.COMMAND) this.handleCommand(f);

@@ -63,6 +63,7 @@ export class SerialTransport extends EventEmitter implements Transport {
       parity: this.opts.parity ?? 'none',
       autoOpen: false,
     });
+    const device = await realpath(this.path).catch(() => undefined);
     await new Promise<void>((resolve, reject) =>
       port.open((err) =>
         err ? reject(new Error(`cannot open serial port ${this.path}: ${err.message}`)) : resolve(),
@@ -87,7 +88,7 @@ export class SerialTransport extends EventEmitter implements Transport {
       if (err) info.error = err;
       this.emit('close', info);
     });
-    this.watchPresence(port);
+    this.watchPresence(port, device);
     if (this.opts.assertModemLines !== false) {
       await new Promise<void>((resolve) =>
         port.set({ dtr: true, rts: true }, (err) => {
@@ -99,21 +100,20 @@ export class SerialTransport extends EventEmitter implements Transport {
     }
   }
 
-  private watchPresence(port: SerialPort): void {
+  /**
+   * Watches the device node the port was opened on (`device`, resolved before opening). Where
+   * the path resolves to no file (e.g. COM3 on Windows) there is nothing to watch.
+   */
+  private watchPresence(port: SerialPort, device: string | undefined): void {
     const every = this.opts.presenceCheckMs ?? 250;
-    if (!every) return;
-    let device: string | undefined;
+    if (!every || !device) return;
     let checking = false;
-    realpath(this.path).then(
-      (p) => (device = p),
-      () => undefined,
-    );
     this.presenceTimer = setInterval(() => {
       if (checking || this.port !== port) return;
       checking = true;
       realpath(this.path)
         .then(
-          (p) => device === undefined || p === device,
+          (p) => p === device,
           () => false,
         )
         .then((present) => {

@@ -110,6 +110,36 @@ describe('station device', () => {
     expect(text).toMatch(/>> ACK seq=\d+/);
   });
 
+  it('terminal never shows APDU data, print jobs or the MRZ read back', async () => {
+    const link = await openSerialLink(sim.stationPath);
+    const input = new PassThrough();
+    const lines: string[] = [];
+    const done = runTerminal(link, input, (l) => lines.push(l));
+    const job = Buffer.from('02000a5345435245544d525a31', 'hex'); // MRZ line "SECRETMRZ1"
+    input.end(
+      [
+        'FEED',
+        'MOVE_TO_ENCODER',
+        'FIELD 01',
+        'DETECT_CHIP',
+        'TRANSCEIVE 00a4040c07a0000002471001',
+        'TRANSCEIVE 00da006306cafebabe1234',
+        `PRINT_DATA_PAGE ${job.toString('hex')}`,
+        'READ_MRZ',
+        'EJECT 01',
+      ].join('\n') + '\n',
+    );
+    await done;
+    await link.close();
+    const text = lines.join('\n');
+    expect(text).toMatch(/APDU 00da0063 \+7 bytes \(not shown\)/);
+    expect(text).toMatch(/== TRANSCEIVE: OK SW 9000 \+0 bytes \(not shown\)/);
+    expect(text).toMatch(/CMD PRINT_DATA_PAGE seq=\d+ 13 bytes of personal data \(not shown\)/);
+    expect(text).toMatch(/== READ_MRZ: OK 10 bytes of personal data \(not shown\)/);
+    expect(text).not.toMatch(/cafebabe/);
+    expect(text).not.toMatch(/5345435245544d525a31/);
+  });
+
   it('parses terminal lines', () => {
     expect(parseTerminalLine('eject 01')).toEqual({
       code: Command.EJECT,

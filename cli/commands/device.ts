@@ -72,6 +72,25 @@ function hex(b: Buffer, max = 48): string {
   return b.length > max ? `${h}… (${b.length} bytes)` : h;
 }
 
+/**
+ * Payloads that may carry personal data or keys (print jobs, the MRZ read back, APDUs: DG
+ * contents, BAC key seed, AA private key) are never shown: only their shape.
+ */
+function shown(code: number, payload: Buffer, dir: 'command' | 'response'): string {
+  if (code === Cmd.TRANSCEIVE) {
+    if (dir === 'command' && payload.length >= 4)
+      return `APDU ${payload.subarray(0, 4).toString('hex')} +${payload.length - 4} bytes (not shown)`;
+    if (dir === 'response' && payload.length >= 2)
+      return `SW ${payload.subarray(-2).toString('hex')} +${payload.length - 2} bytes (not shown)`;
+  }
+  if (
+    (code === Cmd.PRINT_DATA_PAGE && dir === 'command') ||
+    (code === Cmd.READ_MRZ && dir === 'response')
+  )
+    return payload.length ? `${payload.length} bytes of personal data (not shown)` : '';
+  return hex(payload);
+}
+
 /** One line of the terminal for a frame, decoded as far as the protocol allows. */
 export function describeTrace(e: TraceEntry): string {
   const arrow = e.dir === 'tx' ? '>>' : e.dir === 'rx' ? '<<' : '!!';
@@ -87,9 +106,9 @@ export function describeTrace(e: TraceEntry): string {
     case FrameType.HELLO:
       return `${arrow} HELLO seq=${f.seq}${re}`;
     case FrameType.COMMAND:
-      return `${arrow} CMD ${commandName(f.code)} seq=${f.seq}${re} ${hex(f.payload)}`.trimEnd();
+      return `${arrow} CMD ${commandName(f.code)} seq=${f.seq}${re} ${shown(f.code, f.payload, 'command')}`.trimEnd();
     case FrameType.RESPONSE:
-      return `${arrow} RSP ${commandName(f.code)} seq=${f.seq} to=${f.payload[0]} ${statusName(f.payload[1] ?? 0)}${re} ${hex(f.payload.subarray(2))}`.trimEnd();
+      return `${arrow} RSP ${commandName(f.code)} seq=${f.seq} to=${f.payload[0]} ${statusName(f.payload[1] ?? 0)}${re} ${shown(f.code, f.payload.subarray(2), 'response')}`.trimEnd();
     case FrameType.EVENT:
       return `${arrow} EVT ${eventName(f.code)} seq=${f.seq}${re} ${hex(f.payload)}`.trimEnd();
     default:
@@ -144,9 +163,11 @@ export async function runTerminal(
       }
       try {
         const r = await link.request(cmd.code, cmd.payload);
-        out(
-          `== ${commandName(cmd.code)}: ${statusName(r.status)} ${hex(r.payload, 256)}`.trimEnd(),
-        );
+        const body =
+          cmd.code === Cmd.TRANSCEIVE || cmd.code === Cmd.READ_MRZ
+            ? shown(cmd.code, r.payload, 'response')
+            : hex(r.payload, 256);
+        out(`== ${commandName(cmd.code)}: ${statusName(r.status)} ${body}`.trimEnd());
       } catch (e) {
         out(`!! ${e instanceof Error ? e.message : String(e)}`);
       }
