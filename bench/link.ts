@@ -24,7 +24,11 @@ async function measure(profile: ChipProfileName): Promise<number[]> {
   const booklets = Array.from({ length: runs }, (_, i) =>
     makeBooklet({ serial: `PB${4000001 + i}`, chipProfile: profile }),
   );
-  const sim = await startSimulator({ hopper: { version: 1, booklets }, profile: 'throttled' });
+  const sim = await startSimulator({
+    hopper: { version: 1, booklets },
+    profile: 'throttled',
+    transportLock: false,
+  });
   const transport = await SerialTransport.open(sim.stationPath, { baudRate: 115200 });
   const link = new Link(transport, { commandName });
   await link.hello();

@@ -164,6 +164,68 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'intake jobs, their step journal, refusals',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE intake_jobs (
+          id INTEGER PRIMARY KEY,
+          job_kind TEXT NOT NULL CHECK (job_kind IN ('production','test')),
+          station_id TEXT NOT NULL,
+          actor_id INTEGER NOT NULL REFERENCES users(id),
+          started_at TEXT NOT NULL,
+          finished_at TEXT,
+          status TEXT NOT NULL CHECK (status IN
+            ('running','accepted','refused','released','interrupted','failed')),
+          printed_serial TEXT,
+          chip_serial TEXT,
+          chip_uid TEXT,
+          claimed_agency TEXT,
+          chip_profile TEXT,
+          key_version INTEGER,
+          reason TEXT,
+          error TEXT
+        ) STRICT;
+        CREATE INDEX intake_jobs_open ON intake_jobs(id) WHERE status IN ('running','accepted');
+
+        CREATE TABLE intake_journal (
+          id INTEGER PRIMARY KEY,
+          job_id INTEGER NOT NULL REFERENCES intake_jobs(id),
+          step TEXT NOT NULL,
+          at TEXT NOT NULL,
+          detail TEXT NOT NULL CHECK (json_valid(detail))
+        ) STRICT;
+        CREATE INDEX intake_journal_job ON intake_journal(job_id, id);
+        CREATE TRIGGER intake_journal_no_update BEFORE UPDATE ON intake_journal
+          BEGIN SELECT RAISE(ABORT, 'intake_journal is append-only'); END;
+        CREATE TRIGGER intake_journal_no_delete BEFORE DELETE ON intake_journal
+          BEGIN SELECT RAISE(ABORT, 'intake_journal is append-only'); END;
+
+        CREATE TABLE refusals (
+          id INTEGER PRIMARY KEY,
+          job_id INTEGER NOT NULL UNIQUE REFERENCES intake_jobs(id),
+          at TEXT NOT NULL,
+          day TEXT NOT NULL,
+          station_id TEXT NOT NULL,
+          actor_id INTEGER NOT NULL REFERENCES users(id),
+          reason TEXT NOT NULL,
+          printed_serial TEXT,
+          chip_serial TEXT,
+          chip_uid TEXT,
+          claimed_agency TEXT,
+          chip_profile TEXT,
+          booklet_id INTEGER REFERENCES booklets(id),
+          detail TEXT NOT NULL CHECK (json_valid(detail))
+        ) STRICT;
+        CREATE INDEX refusals_day ON refusals(day, station_id);
+        CREATE TRIGGER refusals_no_update BEFORE UPDATE ON refusals
+          BEGIN SELECT RAISE(ABORT, 'refusals are append-only'); END;
+        CREATE TRIGGER refusals_no_delete BEFORE DELETE ON refusals
+          BEGIN SELECT RAISE(ABORT, 'refusals are append-only'); END;
+      `);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

@@ -20,7 +20,7 @@ const create = (fid: number, size: number): Apdu => ({
 
 describe('simulated chip', () => {
   it('personalizes, locks, and then refuses every write with 6985', () => {
-    const chip = new SimChip(makeBooklet({ serial: 'PA7000001' }));
+    const chip = new SimChip(makeBooklet({ serial: 'PA7000001' }), { transportLock: false });
     expect(sw(chip, selectApp)).toBe('9000');
     expect(sw(chip, create(0x011e, 32))).toBe('9000');
     expect(sw(chip, { cla: 0, ins: 0xd6, p1: 0, p2: 0, data: Buffer.from('600a') })).toBe('9000');
@@ -38,7 +38,9 @@ describe('simulated chip', () => {
   });
 
   it('answers errors the way ISO 7816-4 says', () => {
-    const chip = new SimChip(makeBooklet({ serial: 'PA7000002', chipProfile: 'emrtd-short-64k' }));
+    const chip = new SimChip(makeBooklet({ serial: 'PA7000002', chipProfile: 'emrtd-short-64k' }), {
+      transportLock: false,
+    });
     expect(sw(chip, { cla: 0, ins: 0x99, p1: 0, p2: 0 })).toBe('6D00');
     expect(sw(chip, { cla: 0x40, ins: 0xa4, p1: 4, p2: 0x0c, data: EMRTD_AID })).toBe('6E00');
     expect(sw(chip, { ...selectApp, data: Buffer.from('A000000247', 'hex') })).toBe('6A82');
@@ -62,7 +64,7 @@ describe('simulated chip', () => {
   });
 
   it('keeps the pre-personalization record readable and never writable', () => {
-    const chip = new SimChip(makeBooklet({ serial: 'PA7000003' }));
+    const chip = new SimChip(makeBooklet({ serial: 'PA7000003' }), { transportLock: false });
     chip.writesRequireAuth = true;
     expect(sw(chip, { cla: 0, ins: 0xa4, p1: 2, p2: 0x0c, data: Buffer.from([0x2f, 0x10]) })).toBe(
       '9000',
@@ -76,7 +78,7 @@ describe('simulated chip', () => {
   });
 
   it('gates writes behind authentication and lets a secure channel intercept APDUs', () => {
-    const chip = new SimChip(makeBooklet({ serial: 'PA7000004' }));
+    const chip = new SimChip(makeBooklet({ serial: 'PA7000004' }), { transportLock: false });
     chip.writesRequireAuth = true;
     expect(sw(chip, selectApp)).toBe('9000');
     expect(sw(chip, create(0x0101, 10))).toBe('6982');

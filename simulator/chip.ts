@@ -1,6 +1,8 @@
 import { decodeApdu, encodeResponse, type Apdu, type ApduResponse } from '../drivers/apdu.ts';
 import { CHIP_PROFILES, type Booklet, type ChipProfile } from './hopper.ts';
 import { berDecode, berEncode } from './tlv.ts';
+import { encodePrePersoRecord } from '../mrtd/preperso-record.ts';
+import { Scp03TransportLock } from './transport-auth.ts';
 
 /** The eMRTD application identifier (ICAO 9303-10). */
 export const EMRTD_AID = Buffer.from('A0000002471001', 'hex');
@@ -14,6 +16,17 @@ export const PutDataTag = {
   AA_PRIVATE_KEY: 0x0063,
   LIFECYCLE: 0x00de,
 } as const;
+
+/** Life-cycle byte answered by GET DATA 00DE (docs/chip.md). */
+export const LifeCycle = { PRE_PERSONALIZED: 0x03, PERSONALIZING: 0x07, LOCKED: 0x0f } as const;
+
+export interface SimChipOptions {
+  /**
+   * The transport lock (SCP03 with the booklet's transport keys) that gates every write. On by
+   * default, as on every real pre-coded chip; off only for link-level tests and benchmarks.
+   */
+  transportLock?: boolean;
+}
 
 const SW = {
   OK: 0x9000,
@@ -66,8 +79,8 @@ export class SimChip {
   dead: boolean;
   /** Set by a secure channel handler once the transport keys are proven. */
   authenticated = false;
-  /** When true (SCP03 wired in), writes need `authenticated`. Off until that issue lands. */
-  writesRequireAuth = false;
+  /** When true (the transport lock), writes need `authenticated`. */
+  writesRequireAuth: boolean;
   secureChannel: SecureChannelHandler | undefined;
   readonly putData = new Map<number, Buffer>();
   private readonly mf: Df = { name: 'MF', files: new Map() };
@@ -78,12 +91,17 @@ export class SimChip {
   private pendingResponse: Buffer | undefined;
   private used = 0;
 
-  constructor(readonly booklet: Booklet) {
+  constructor(
+    readonly booklet: Booklet,
+    opts: SimChipOptions = {},
+  ) {
     this.profile = CHIP_PROFILES[booklet.chipProfile];
     this.uid = Buffer.from(booklet.chipUid, 'hex');
     this.locked = booklet.faults.includes('locked');
     this.dead = booklet.faults.includes('dead-chip');
     this.mf.files.set(PREPERSO_FID, { fid: PREPERSO_FID, data: prePersoRecord(booklet) });
+    this.writesRequireAuth = opts.transportLock ?? true;
+    if (this.writesRequireAuth) this.secureChannel = new Scp03TransportLock(this);
   }
 
   /** ISO 14443-4 ATS: TL T0 TA TB TC, historical bytes 80 73 xx xx xx (card capabilities). */
@@ -200,6 +218,8 @@ export class SimChip {
         return this.createFile(data);
       case 0xda:
         return this.putDataCmd(a, data);
+      case 0xca:
+        return this.getData(a);
       default:
         return fail(SW.INS_NOT_SUPPORTED);
     }
@@ -296,6 +316,20 @@ export class SimChip {
     return ok();
   }
 
+  /** The chip's life-cycle state: pre-personalized, personalization begun, or locked. */
+  get lifeCycle(): number {
+    if (this.locked) return LifeCycle.LOCKED;
+    return this.app.files.size > 0 || this.putData.size > 0
+      ? LifeCycle.PERSONALIZING
+      : LifeCycle.PRE_PERSONALIZED;
+  }
+
+  private getData(a: Apdu): ApduResponse {
+    const tag = (a.p1 << 8) | a.p2;
+    if (tag !== PutDataTag.LIFECYCLE) return fail(SW.REFERENCED_DATA_NOT_FOUND);
+    return { data: Buffer.from([this.lifeCycle]), sw: SW.OK };
+  }
+
   private putDataCmd(a: Apdu, data: Buffer): ApduResponse {
     const denied = this.writeAllowed();
     if (denied) return fail(denied);
@@ -320,18 +354,15 @@ function fail(sw: number): ApduResponse {
   return { data: Buffer.alloc(0), sw };
 }
 
-/** The pre-personalization record, BER-TLV (docs/chip.md). */
+/** The pre-personalization record (mrtd/preperso-record.ts, docs/chip.md). */
 export function prePersoRecord(b: Booklet): Buffer {
-  const s = (tag: number, v: string): Buffer => berEncode(tag, Buffer.from(v, 'ascii'));
-  return berEncode(
-    0x70,
-    Buffer.concat([
-      s(0xc1, b.prePerso?.bookletSerial ?? b.chipSerial),
-      s(0xc2, b.chipSerial),
-      s(0xc3, b.batch),
-      s(0xc4, b.prePerso?.agency ?? b.agency),
-      s(0xc5, b.chipProfile),
-      berEncode(0xc6, Buffer.from([b.keyVersion])),
-    ]),
-  );
+  if (b.faults.includes('corrupt-record')) return Buffer.from('70FFC10150', 'hex');
+  return encodePrePersoRecord({
+    bookletSerial: b.prePerso?.bookletSerial ?? b.bookletSerial ?? b.printedSerial,
+    chipSerial: b.prePerso?.chipSerial ?? b.chipSerial,
+    batchId: b.batch,
+    agencyCode: b.prePerso?.agency ?? b.agency,
+    chipProfile: b.profileId ?? b.chipProfile,
+    keyVersion: b.keyVersion,
+  });
 }

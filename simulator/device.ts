@@ -15,7 +15,7 @@ import {
   u32,
 } from '../drivers/protocol.ts';
 import { MAX_PAYLOAD } from '../drivers/frame.ts';
-import { SimChip } from './chip.ts';
+import { SimChip, type SimChipOptions } from './chip.ts';
 import type { Booklet } from './hopper.ts';
 import type { TimingProfile } from './profiles.ts';
 
@@ -96,6 +96,7 @@ export class SimDevice extends EventEmitter {
     booklets: Booklet[],
     readonly profile: TimingProfile,
     readonly serialNumber = 'SIM-0001',
+    readonly chipOptions: SimChipOptions = {},
   ) {
     super();
     this.hopper = [...booklets];
@@ -313,7 +314,9 @@ export class SimDevice extends EventEmitter {
         }
         this.current = {
           booklet,
-          chip: booklet.faults.includes('no-chip') ? undefined : new SimChip(booklet),
+          chip: booklet.faults.includes('no-chip')
+            ? undefined
+            : new SimChip(booklet, this.chipOptions),
         };
         this.position = Position.READER;
         this.counters.fed++;

@@ -1,4 +1,5 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { diversifyTransportKeys } from '../mrtd/transport-keys.ts';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
@@ -46,6 +47,7 @@ export const BOOKLET_FAULTS = [
   'misprinted-serial',
   'unreadable-serial',
   'locked',
+  'corrupt-record',
 ] as const;
 export type BookletFault = (typeof BOOKLET_FAULTS)[number];
 
@@ -54,19 +56,28 @@ const hex = (bytes: number) =>
 const serial = z.string().regex(/^[A-Z0-9]{6,12}$/, 'must be 6-12 characters A-Z 0-9');
 
 export const bookletSchema = z.object({
+  /** The serial printed in the booklet as the reader sees it (differs when misprinted). */
   printedSerial: serial,
+  /** The serial the manufacturer assigned (written in the chip record); default printedSerial. */
+  bookletSerial: serial.optional(),
   chipSerial: serial,
   chipUid: z
     .string()
     .regex(/^([0-9a-fA-F]{8}|[0-9a-fA-F]{14}|[0-9a-fA-F]{20})$/, 'must be 4, 7 or 10 bytes of hex'),
   agency: z.string().min(2).max(16),
   chipProfile: z.enum(Object.keys(CHIP_PROFILES) as [ChipProfileName, ...ChipProfileName[]]),
+  /** The agency's chip profile id written in the chip record (default: chipProfile). */
+  profileId: z.string().min(1).max(64).optional(),
   batch: z.string().min(1).max(16),
   keyVersion: z.number().int().min(0).max(255),
   transportKeys: z.object({ enc: hex(16), mac: hex(16), dek: hex(16) }),
   /** Overrides of the pre-personalization record (normally derived from the fields above). */
   prePerso: z
-    .object({ bookletSerial: serial.optional(), agency: z.string().optional() })
+    .object({
+      bookletSerial: serial.optional(),
+      agency: z.string().optional(),
+      chipSerial: serial.optional(),
+    })
     .optional(),
   faults: z.array(z.enum(BOOKLET_FAULTS)).default([]),
 });
@@ -100,45 +111,82 @@ export function loadHopperFile(path: string): HopperFile {
   return parseHopper(doc, path);
 }
 
-/** Transport keys diversified per chip from an agency master secret (simulation only). */
-export function diversifyKeys(agencySecret: string, chipSerial: string): Booklet['transportKeys'] {
-  const k = (label: string): string =>
-    createHmac('sha256', agencySecret)
-      .update(`${label}:${chipSerial}`)
-      .digest()
-      .subarray(0, 16)
-      .toString('hex');
-  return { enc: k('ENC'), mac: k('MAC'), dek: k('DEK') };
+/**
+ * The development transport master key of an agency and key version: a fixed value derived
+ * from the names, identical in the simulator and in `station dev seed`. Never a real key.
+ */
+export function devTransportMaster(agency: string, keyVersion: number): Buffer {
+  return createHash('sha256')
+    .update(`perso-station development transport master/${agency}/v${keyVersion}`)
+    .digest()
+    .subarray(0, 16);
+}
+
+/** A chip's transport keys, diversified from a master as the manufacturer does (docs/key-custody.md). */
+export function chipTransportKeys(
+  master: Uint8Array,
+  chipSerial: string,
+  chipUidHex: string,
+): Booklet['transportKeys'] {
+  const k = diversifyTransportKeys(master, {
+    chipSerial,
+    chipUid: Buffer.from(chipUidHex, 'hex'),
+  });
+  return { enc: k.enc.toString('hex'), mac: k.mac.toString('hex'), dek: k.dek.toString('hex') };
 }
 
 export interface BookletSpec {
+  /** The booklet serial the manufacturer assigned. */
   serial: string;
   agency?: string;
   chipProfile?: ChipProfileName;
+  /** The agency chip profile id in the chip record (default: the chip profile name). */
+  profileId?: string;
   faults?: BookletFault[];
   batch?: string;
   printedSerial?: string;
+  /** Chip serial (default: derived from the booklet serial, hexadecimal). */
+  chipSerial?: string;
+  keyVersion?: number;
+  /** Transport master the chip's keys come from (default: the agency's development master). */
+  master?: Uint8Array;
 }
 
-/** The agency secret the simulator derives transport keys from (never a real key). */
-export function simulatedAgencySecret(agency: string): string {
-  return `perso-sim-transport-master/${agency}`;
+/** The default chip serial of a booklet serial: 10 hex digits derived from it. */
+export function chipSerialFor(serial: string): string {
+  return (
+    'C' + createHmac('sha256', 'chip-serial').update(serial).digest('hex').slice(0, 9).toUpperCase()
+  );
 }
 
-/** Builds a booklet with derived UID and keys. */
+/** The default UID of a chip: an NXP-style 7-byte UID derived from the booklet serial. */
+export function chipUidFor(serial: string): string {
+  const uid = createHmac('sha256', 'uid').update(serial).digest().subarray(0, 7);
+  uid[0] = 0x04;
+  return uid.toString('hex').toUpperCase();
+}
+
+/** Our agency in the simulator's default scenarios. */
+export const SIM_AGENCY = 'PER-MIGRACIONES';
+
+/** Builds a booklet with derived chip serial, UID and transport keys. */
 export function makeBooklet(spec: BookletSpec): Booklet {
-  const agency = spec.agency ?? 'PE-MIGRACIONES';
-  const uid = createHmac('sha256', 'uid').update(spec.serial).digest().subarray(0, 7);
-  uid[0] = 0x04; // NXP-style 7-byte UID
+  const agency = spec.agency ?? SIM_AGENCY;
+  const keyVersion = spec.keyVersion ?? 1;
+  const chipSerial = spec.chipSerial ?? chipSerialFor(spec.serial);
+  const chipUid = chipUidFor(spec.serial);
+  const master = spec.master ?? devTransportMaster(agency, keyVersion);
   return {
     printedSerial: spec.printedSerial ?? spec.serial,
-    chipSerial: spec.serial,
-    chipUid: uid.toString('hex').toUpperCase(),
+    bookletSerial: spec.serial,
+    chipSerial,
+    chipUid,
     agency,
     chipProfile: spec.chipProfile ?? 'emrtd-ext-96k',
+    ...(spec.profileId ? { profileId: spec.profileId } : {}),
     batch: spec.batch ?? 'B2026-0001',
-    keyVersion: 1,
-    transportKeys: diversifyKeys(simulatedAgencySecret(agency), spec.serial),
+    keyVersion,
+    transportKeys: chipTransportKeys(master, chipSerial, chipUid),
     faults: spec.faults ?? [],
   };
 }

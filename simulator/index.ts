@@ -11,7 +11,16 @@ import { ThrottledTransport } from './throttle.ts';
 import { createVirtualSerialPair } from './virtual-port.ts';
 
 export { SimDevice, FAULT_HELP, type SimBooklet } from './device.ts';
-export { SimChip, EMRTD_AID, PREPERSO_FID, PutDataTag, type SecureChannelHandler } from './chip.ts';
+export {
+  SimChip,
+  EMRTD_AID,
+  PREPERSO_FID,
+  PutDataTag,
+  LifeCycle,
+  type SecureChannelHandler,
+  type SimChipOptions,
+} from './chip.ts';
+export { Scp03TransportLock } from './transport-auth.ts';
 export * from './hopper.ts';
 export { PROFILES, getProfile, type TimingProfile } from './profiles.ts';
 export { scenarioNames, loadScenario, type Scenario } from './scenario.ts';
@@ -28,6 +37,11 @@ export interface SimulatorOptions {
   profile?: string | TimingProfile;
   /** Directory for the pty symlinks (default: a fresh temporary directory). */
   dir?: string;
+  /**
+   * Chips' transport lock (SCP03 before any write); default on. Off only for link-level tests
+   * and benchmarks that write to chips without transport authentication.
+   */
+  transportLock?: boolean;
   /** Diagnostic lines (connection changes, faults). */
   log?: (line: string) => void;
 }
@@ -61,7 +75,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     typeof opts.profile === 'object'
       ? opts.profile
       : getProfile(opts.profile ?? scenario.profile ?? 'zero-latency');
-  const device = new SimDevice(hopper.booklets, profile);
+  const device = new SimDevice(hopper.booklets, profile, undefined, {
+    transportLock: opts.transportLock ?? true,
+  });
   scenario.setup?.(device);
 
   const pair = await createVirtualSerialPair(opts.dir ? { dir: opts.dir } : {});

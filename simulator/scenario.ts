@@ -4,6 +4,39 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SimDevice } from './device.ts';
 import type { HopperFile } from './hopper.ts';
 
+/**
+ * What `station dev seed --scenario <name>` prepares on the station side so the scenario's
+ * booklets meet a matching ledger (the shape of station/dev-seed.ts's SeedSpec).
+ */
+export interface ScenarioSeed {
+  station: { stationId: string; agencyCode: string; agencyName: string; timeZone: string };
+  otherAgencies: { code: string; name: string }[];
+  profiles: {
+    agencyCode: string;
+    profileId: string;
+    chipOs: string;
+    appletVersion: string;
+    keyVersion: number;
+  }[];
+  transportMasters: { agency: string; keyVersion: number; keyHex: string }[];
+  manifests: {
+    batchId: string;
+    agency: string;
+    chipProfile: string;
+    stockClass: 'production' | 'test';
+    manufacturer: string;
+    createdAt: string;
+    booklets: { serial: string; chipSerial: string; chipUid: string | null }[];
+  }[];
+  allocations: { batchId: string; serials: string[]; toStation?: string }[];
+  lostOrStolen: string[];
+  users: {
+    username: string;
+    role: 'operator' | 'supervisor' | 'technician' | 'admin';
+    secret: string;
+  }[];
+}
+
 /** A named simulator setup; one file per scenario in simulator/scenarios/ exporting `scenario`. */
 export interface Scenario {
   name: string;
@@ -12,6 +45,10 @@ export interface Scenario {
   hopper(): HopperFile;
   /** Default timing profile for this scenario. */
   profile?: string;
+  /** The station side of the scenario (default: every booklet of ours received and allocated). */
+  seed?(): ScenarioSeed;
+  /** What intake should decide for each booklet, in hopper order (for tests and demos). */
+  expected?(): { printedSerial: string; decision: string }[];
   /** Adjusts the device after it is built (initial ribbon level, faults...). */
   setup?(device: SimDevice): void;
 }

@@ -1,0 +1,159 @@
+/**
+ * `station dev seed`: prepares a station database for a simulator scenario: identity, users,
+ * agencies and chip profiles, development transport keys, a trusted central-office key,
+ * signed manifests imported through the normal import path, allocation to this station, and
+ * booklets reported lost or stolen. Development only: the keys live in a development key file,
+ * which the station uses only when started with STATION_MODE=development.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { addAgency, addChipProfile } from './agencies.ts';
+import { StationError } from './errors.ts';
+import { initStation, openStationDb, stationDbExists } from './identity.ts';
+import { createDevKeyFile } from './keys/dev-key-file.ts';
+import { isDevelopmentMode, writeKeyCustodyConfig } from './keys/open.ts';
+import { transition } from './lifecycle.ts';
+import { signManifest, type ManifestBody } from './manifest.ts';
+import { allocateStock, importManifest, trustKey } from './stock.ts';
+import { createUser, type Role } from './users.ts';
+
+/** What a scenario asks of the station side (simulator/scenario.ts holds the same shape). */
+export interface SeedSpec {
+  station: { stationId: string; agencyCode: string; agencyName: string; timeZone: string };
+  otherAgencies: { code: string; name: string }[];
+  profiles: {
+    agencyCode: string;
+    profileId: string;
+    chipOs: string;
+    appletVersion: string;
+    keyVersion: number;
+  }[];
+  /** Transport master keys of OUR agency that the station holds (development values). */
+  transportMasters: { agency: string; keyVersion: number; keyHex: string }[];
+  manifests: ManifestBody[];
+  allocations: { batchId: string; serials: string[]; toStation?: string }[];
+  lostOrStolen: string[];
+  users: { username: string; role: Role; secret: string }[];
+}
+
+export const DEV_KEY_FILE = 'dev-transport-keys.json';
+export const DEV_PASSPHRASE_ENV = 'STATION_DEV_KEYS_PASSPHRASE';
+
+export interface SeedResult {
+  dataDir: string;
+  stationId: string;
+  agency: string;
+  booklets: number;
+  allocated: number;
+  lostOrStolen: number;
+  users: { username: string; role: Role }[];
+}
+
+export async function seedStation(
+  dataDir: string,
+  spec: SeedSpec,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SeedResult> {
+  if (!isDevelopmentMode(env))
+    throw new StationError(
+      'dev seed prepares a development station: run it with STATION_MODE=development',
+      'development_only',
+    );
+  const passphrase = env[DEV_PASSPHRASE_ENV];
+  if (!passphrase)
+    throw new StationError(
+      `set ${DEV_PASSPHRASE_ENV} to the passphrase that will protect the development key file`,
+      'secret_missing',
+    );
+  if (stationDbExists(dataDir))
+    throw new StationError(
+      `${dataDir} already holds a station database; seed into an empty data directory`,
+      'already_initialized',
+    );
+  const keyFile = join(dataDir, DEV_KEY_FILE);
+  if (existsSync(keyFile))
+    throw new StationError(
+      `${keyFile} exists already; seed into an empty data directory`,
+      'exists',
+    );
+  const admin = spec.users.find((u) => u.role === 'admin');
+  const supervisor = spec.users.find((u) => u.role === 'supervisor');
+  if (!admin || !supervisor)
+    throw new StationError('a seed needs an admin and a supervisor', 'invalid_input');
+
+  mkdirSync(dataDir, { recursive: true });
+  const db = openStationDb(dataDir);
+  try {
+    const { admin: adminActor } = initStation(db, {
+      stationId: spec.station.stationId,
+      agencyCode: spec.station.agencyCode,
+      agencyName: spec.station.agencyName,
+      adminUsername: admin.username,
+      adminSecret: admin.secret,
+      timeZone: spec.station.timeZone,
+    });
+    const actors = new Map([[admin.username, adminActor]]);
+    for (const u of spec.users) {
+      if (u === admin) continue;
+      actors.set(u.username, createUser(db, adminActor, u));
+    }
+    const sup = actors.get(supervisor.username)!;
+    for (const a of spec.otherAgencies) addAgency(db, adminActor, a.code, a.name);
+    for (const p of spec.profiles) addChipProfile(db, adminActor, p);
+
+    // The central office's manifest key, trusted by this station.
+    const office = generateKeyPairSync('ed25519');
+    trustKey(
+      db,
+      adminActor,
+      office.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      'development central office',
+    );
+    let booklets = 0;
+    for (const body of spec.manifests) {
+      const text = JSON.stringify(signManifest(body, office.privateKey));
+      booklets += importManifest(db, sup, text).booklets;
+    }
+    let allocated = 0;
+    for (const a of spec.allocations)
+      allocated += allocateStock(db, sup, {
+        batchId: a.batchId,
+        serials: a.serials,
+        ...(a.toStation ? { toStation: a.toStation } : {}),
+      }).length;
+    for (const serial of spec.lostOrStolen)
+      transition(db, {
+        serial,
+        to: 'lost_stolen',
+        actor: sup,
+        reason: 'reported stolen in transit (scenario)',
+      });
+
+    await createDevKeyFile(
+      keyFile,
+      passphrase,
+      spec.transportMasters.map((m) => ({
+        agency: m.agency,
+        keyVersion: m.keyVersion,
+        key: Buffer.from(m.keyHex, 'hex'),
+      })),
+    );
+    writeKeyCustodyConfig(dataDir, {
+      kind: 'dev-file',
+      path: DEV_KEY_FILE,
+      passphraseEnv: DEV_PASSPHRASE_ENV,
+    });
+    return {
+      dataDir,
+      stationId: spec.station.stationId,
+      agency: spec.station.agencyCode,
+      booklets,
+      allocated,
+      lostOrStolen: spec.lostOrStolen.length,
+      users: spec.users.map((u) => ({ username: u.username, role: u.role })),
+    };
+  } finally {
+    db.close();
+  }
+}

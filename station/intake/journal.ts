@@ -1,0 +1,194 @@
+/**
+ * Intake jobs and their step journal. Every step is written before the device is asked to act,
+ * so after a crash the journal says how far a booklet got.
+ */
+import type { Db } from '../../db/open.ts';
+
+export type JobKind = 'production' | 'test';
+export type JobStatus = 'running' | 'accepted' | 'refused' | 'released' | 'interrupted' | 'failed';
+
+/** The steps of intake, in order (docs/intake.md). */
+export const INTAKE_STEPS = [
+  'feed',
+  'read-printed-serial',
+  'move-to-encoder',
+  'field-on',
+  'detect-chip',
+  'read-chip-record',
+  'check',
+  'read-chip-life-cycle',
+  'select-application',
+  'transport-authentication',
+  'accept',
+  'refuse',
+  'eject-reject',
+  'release',
+  'eject-output',
+  'fail',
+] as const;
+export type IntakeStep = (typeof INTAKE_STEPS)[number];
+
+export interface IntakeJobRow {
+  id: number;
+  jobKind: JobKind;
+  stationId: string;
+  actorId: number;
+  startedAt: string;
+  finishedAt: string | null;
+  status: JobStatus;
+  printedSerial: string | null;
+  chipSerial: string | null;
+  chipUid: string | null;
+  claimedAgency: string | null;
+  chipProfile: string | null;
+  keyVersion: number | null;
+  reason: string | null;
+  error: string | null;
+}
+
+export interface JournalEntry {
+  step: IntakeStep;
+  at: string;
+  detail: Record<string, unknown>;
+}
+
+/** What intake has learnt about the booklet so far (stored on the job row). */
+export interface JobFacts {
+  printedSerial?: string;
+  chipSerial?: string;
+  chipUid?: string;
+  claimedAgency?: string;
+  chipProfile?: string;
+  keyVersion?: number;
+}
+
+export function startJob(
+  db: Db,
+  job: { kind: JobKind; stationId: string; actorId: number; at: Date },
+): number {
+  const r = db
+    .prepare(
+      `INSERT INTO intake_jobs (job_kind, station_id, actor_id, started_at, status)
+       VALUES (?, ?, ?, ?, 'running')`,
+    )
+    .run(job.kind, job.stationId, job.actorId, job.at.toISOString());
+  return Number(r.lastInsertRowid);
+}
+
+export function journalStep(
+  db: Db,
+  jobId: number,
+  step: IntakeStep,
+  at: Date,
+  detail: Record<string, unknown> = {},
+): void {
+  db.prepare('INSERT INTO intake_journal (job_id, step, at, detail) VALUES (?, ?, ?, ?)').run(
+    jobId,
+    step,
+    at.toISOString(),
+    JSON.stringify(detail),
+  );
+}
+
+export function recordFacts(db: Db, jobId: number, f: JobFacts): void {
+  db.prepare(
+    `UPDATE intake_jobs SET
+       printed_serial = coalesce(?, printed_serial), chip_serial = coalesce(?, chip_serial),
+       chip_uid = coalesce(?, chip_uid), claimed_agency = coalesce(?, claimed_agency),
+       chip_profile = coalesce(?, chip_profile), key_version = coalesce(?, key_version)
+     WHERE id = ?`,
+  ).run(
+    f.printedSerial ?? null,
+    f.chipSerial ?? null,
+    f.chipUid ?? null,
+    f.claimedAgency ?? null,
+    f.chipProfile ?? null,
+    f.keyVersion ?? null,
+    jobId,
+  );
+}
+
+/** Moves a job to a final status; only from the statuses that may lead there. */
+export function finishJob(
+  db: Db,
+  jobId: number,
+  status: Exclude<JobStatus, 'running'>,
+  at: Date,
+  extra: { reason?: string; error?: string } = {},
+): void {
+  const from: JobStatus[] = status === 'released' ? ['accepted'] : ['running'];
+  const r = db
+    .prepare(
+      `UPDATE intake_jobs SET status = ?, finished_at = ?, reason = coalesce(?, reason),
+         error = coalesce(?, error)
+       WHERE id = ? AND status IN (${from.map(() => '?').join(',')})`,
+    )
+    .run(status, at.toISOString(), extra.reason ?? null, extra.error ?? null, jobId, ...from);
+  if (r.changes !== 1) throw new Error(`intake job ${jobId} cannot become ${status}`);
+}
+
+interface Row {
+  id: number;
+  job_kind: JobKind;
+  station_id: string;
+  actor_id: number;
+  started_at: string;
+  finished_at: string | null;
+  status: JobStatus;
+  printed_serial: string | null;
+  chip_serial: string | null;
+  chip_uid: string | null;
+  claimed_agency: string | null;
+  chip_profile: string | null;
+  key_version: number | null;
+  reason: string | null;
+  error: string | null;
+}
+
+function toJob(r: Row): IntakeJobRow {
+  return {
+    id: r.id,
+    jobKind: r.job_kind,
+    stationId: r.station_id,
+    actorId: r.actor_id,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    status: r.status,
+    printedSerial: r.printed_serial,
+    chipSerial: r.chip_serial,
+    chipUid: r.chip_uid,
+    claimedAgency: r.claimed_agency,
+    chipProfile: r.chip_profile,
+    keyVersion: r.key_version,
+    reason: r.reason,
+    error: r.error,
+  };
+}
+
+export function getJob(db: Db, jobId: number): IntakeJobRow | undefined {
+  const r = db.prepare('SELECT * FROM intake_jobs WHERE id = ?').get(jobId) as Row | undefined;
+  return r ? toJob(r) : undefined;
+}
+
+export function listJobs(db: Db, opts: { status?: JobStatus[] } = {}): IntakeJobRow[] {
+  const where = opts.status?.length
+    ? `WHERE status IN (${opts.status.map(() => '?').join(',')})`
+    : '';
+  return (
+    db
+      .prepare(`SELECT * FROM intake_jobs ${where} ORDER BY id`)
+      .all(...(opts.status ?? [])) as Row[]
+  ).map(toJob);
+}
+
+export function jobJournal(db: Db, jobId: number): JournalEntry[] {
+  return (
+    db
+      .prepare('SELECT step, at, detail FROM intake_journal WHERE job_id = ? ORDER BY id')
+      .all(jobId) as { step: IntakeStep; at: string; detail: string }[]
+  ).map((r) => ({
+    step: r.step,
+    at: r.at,
+    detail: JSON.parse(r.detail) as Record<string, unknown>,
+  }));
+}
