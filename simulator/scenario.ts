@@ -4,38 +4,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SimDevice } from './device.ts';
 import type { HopperFile } from './hopper.ts';
 
-/**
- * What `station dev seed --scenario <name>` prepares on the station side so the scenario's
- * booklets meet a matching ledger (the shape of station/dev-seed.ts's SeedSpec).
- */
-export interface ScenarioSeed {
-  station: { stationId: string; agencyCode: string; agencyName: string; timeZone: string };
-  otherAgencies: { code: string; name: string }[];
-  profiles: {
-    agencyCode: string;
-    profileId: string;
-    chipOs: string;
-    appletVersion: string;
-    keyVersion: number;
-  }[];
-  transportMasters: { agency: string; keyVersion: number; keyHex: string }[];
-  manifests: {
-    batchId: string;
-    agency: string;
-    chipProfile: string;
-    stockClass: 'production' | 'test';
-    manufacturer: string;
-    createdAt: string;
-    booklets: { serial: string; chipSerial: string; chipUid: string | null }[];
-  }[];
-  allocations: { batchId: string; serials: string[]; toStation?: string }[];
-  lostOrStolen: string[];
-  users: {
-    username: string;
-    role: 'operator' | 'supervisor' | 'technician' | 'admin';
-    secret: string;
-  }[];
-}
+export type { ScenarioSeed } from '../contracts/dev-seed.ts';
+import type { ScenarioSeed } from '../contracts/dev-seed.ts';
 
 /** A named simulator setup; one file per scenario in simulator/scenarios/ exporting `scenario`. */
 export interface Scenario {

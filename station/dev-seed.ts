@@ -6,6 +6,7 @@
  * which the station uses only when started with STATION_MODE=development.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import type { ScenarioSeed } from '../contracts/dev-seed.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { addAgency, addChipProfile } from './agencies.ts';
@@ -14,28 +15,12 @@ import { initStation, openStationDb, stationDbExists } from './identity.ts';
 import { createDevKeyFile } from './keys/dev-key-file.ts';
 import { isDevelopmentMode, writeKeyCustodyConfig } from './keys/open.ts';
 import { transition } from './lifecycle.ts';
-import { signManifest, type ManifestBody } from './manifest.ts';
+import { signManifest } from './manifest.ts';
 import { allocateStock, importManifest, trustKey } from './stock.ts';
 import { createUser, type Role } from './users.ts';
 
-/** What a scenario asks of the station side (simulator/scenario.ts holds the same shape). */
-export interface SeedSpec {
-  station: { stationId: string; agencyCode: string; agencyName: string; timeZone: string };
-  otherAgencies: { code: string; name: string }[];
-  profiles: {
-    agencyCode: string;
-    profileId: string;
-    chipOs: string;
-    appletVersion: string;
-    keyVersion: number;
-  }[];
-  /** Transport master keys of OUR agency that the station holds (development values). */
-  transportMasters: { agency: string; keyVersion: number; keyHex: string }[];
-  manifests: ManifestBody[];
-  allocations: { batchId: string; serials: string[]; toStation?: string }[];
-  lostOrStolen: string[];
-  users: { username: string; role: Role; secret: string }[];
-}
+/** What a scenario asks of the station side (contracts/dev-seed.ts). */
+export type SeedSpec = ScenarioSeed;
 
 export const DEV_KEY_FILE = 'dev-transport-keys.json';
 export const DEV_PASSPHRASE_ENV = 'STATION_DEV_KEYS_PASSPHRASE';
