@@ -29,6 +29,31 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
+  ...[
+    { files: ['station/**/*.ts', 'contracts/**/*.ts'], forbidden: 'simulator' },
+    { files: ['simulator/**/*.ts'], forbidden: 'station' },
+  ].map(({ files, forbidden }) => ({
+    files,
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/cli/**', '**/electron/**', '**/renderer/**', '**/central/**'],
+              message: 'the core never imports the shells around it (docs/architecture.md)',
+            },
+            {
+              group: [`**/${forbidden}/**`],
+              message:
+                'the station and the simulator never import each other (contracts/ holds what they share)',
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     // Layering: the folder table in docs/architecture.md, enforced.
     files: ['mrtd/**/*.ts', 'drivers/**/*.ts', 'db/**/*.ts'],
