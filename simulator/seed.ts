@@ -90,8 +90,10 @@ export function seedFor(entries: LedgerEntry[]): ScenarioSeed {
     const key = `${batchId}/${profile}`;
     let m = manifests.get(key);
     if (!m) {
+      // A batch with booklets of two profiles: one manifest per profile, each its own batch id.
+      const batchTaken = [...manifests.values()].some((x) => x.batchId === batchId);
       m = {
-        batchId: manifests.has(batchId) ? key.replace('/', '-') : batchId,
+        batchId: batchTaken ? key.replace('/', '-') : batchId,
         agency: SIM_AGENCY,
         chipProfile: profile,
         stockClass,
