@@ -2,18 +2,12 @@ import type { Command } from 'commander';
 import { EncoderClient } from '../../drivers/encoder.ts';
 import { openSerialLink } from '../../drivers/open.ts';
 import { PrinterClient } from '../../drivers/printer.ts';
-import { DeviceError, Status } from '../../drivers/protocol.ts';
-import {
-  IntakeDeviceError,
-  intakeNextBooklet,
-  recoverIntakeJobs,
-  releaseAccepted,
-  type IntakeOutcome,
-} from '../../station/intake/intake.ts';
+import { recoverIntakeJobs } from '../../station/intake/intake.ts';
 import { STATION_LANGUAGES, type StationLanguage } from '../../station/intake/messages.ts';
 import { openStationCustody } from '../../station/keys/station-custody.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
+import { formatIntakeLine, intakeOutcomeJson, runIntake } from '../intake-runner.ts';
 import { login, withStationDb } from './users.ts';
 
 interface IntakeCliOpts {
@@ -23,13 +17,6 @@ interface IntakeCliOpts {
   json?: boolean;
   testJob?: boolean;
   lang?: string;
-}
-
-function line(o: IntakeOutcome, lang: StationLanguage): string {
-  const serial = o.facts.printedSerial ?? '(unreadable)';
-  if (o.decision === 'accepted') return `${serial} accepted (job ${o.jobId})`;
-  const m = o.messages[lang];
-  return `${serial} refused ${o.reason}: ${m.reason} ${m.instruction}`;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -78,38 +65,26 @@ export function register(program: Command, ctx: CliContext): void {
         }
         const printer = new PrinterClient(link);
         const encoder = new EncoderClient(link);
-        const tally = { accepted: 0, refused: 0 };
+        let run;
         try {
-          for (let i = 0; i < count; i++) {
-            let o: IntakeOutcome;
-            try {
-              o = await intakeNextBooklet({ db, actor, printer, encoder, custody, jobKind });
-            } catch (e) {
-              if (
-                e instanceof IntakeDeviceError &&
-                e.step === 'feed' &&
-                e.cause instanceof DeviceError &&
-                e.cause.status === Status.HOPPER_EMPTY
-              ) {
-                if (count !== Infinity) ctx.err('the input hopper is empty');
-                break;
-              }
-              throw new CliError(e instanceof Error ? e.message : String(e));
-            }
-            if (o.decision === 'accepted') {
-              await releaseAccepted({ db, actor, printer, encoder }, o);
-              tally.accepted++;
-            } else tally.refused++;
-            if (opts.json) {
-              const { clearance: _c, ...rest } = o as IntakeOutcome & { clearance?: unknown };
-              ctx.out(JSON.stringify(rest));
-            } else ctx.out(line(o, lang));
-          }
+          run = await runIntake({
+            db,
+            actor,
+            printer,
+            encoder,
+            custody,
+            jobKind,
+            count,
+            onOutcome: (o) => ctx.out(opts.json ? intakeOutcomeJson(o) : formatIntakeLine(o, lang)),
+          });
+        } catch (e) {
+          throw new CliError(e instanceof Error ? e.message : String(e));
         } finally {
           await link.close().catch(() => undefined);
           await custody.close();
         }
-        if (!opts.json) ctx.err(`${tally.accepted} accepted, ${tally.refused} refused`);
+        if (run.end === 'hopper-empty' && count !== Infinity) ctx.err('the input hopper is empty');
+        if (!opts.json) ctx.err(`${run.accepted} accepted, ${run.refused} refused`);
       });
     });
 }
