@@ -1,0 +1,185 @@
+/**
+ * `station start` as a user runs it: the real CLI in a child process, the simulator on a socat
+ * pair, a real SQLite database in a temporary data directory, commands on stdin.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { saveDeviceChoice } from '../drivers/open.ts';
+import { loadScenario, startSimulator } from '../simulator/index.ts';
+import { DEV_PIN } from '../simulator/seed.ts';
+import { openStationDb } from '../station/identity.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const stationBin = join(root, 'bin', 'station.mjs');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bin/station.mjs <args>` with the given stdin; kills it if it hangs. */
+function station(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  // The command must work without any development settings in the environment.
+  for (const k of ['STATION_MODE', 'STATION_DEV_KEYS_PASSPHRASE', 'STATION_DATA_DIR'])
+    if (!opts.env || !(k in opts.env)) delete env[k];
+  return new Promise<Run>((resolve, reject) => {
+    const child = spawn(process.execPath, [stationBin, ...args], { cwd: root, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`station ${args.join(' ')} did not exit:\n${stdout}\n${stderr}`));
+    }, 15_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'station-start-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('station start with no device configured', () => {
+  it('starts the simulator, seeds a development station, logs in and runs the console', async () => {
+    const dataDir = join(tmp, 'dev');
+    const r = await station(['--data-dir', dataDir, 'start'], {
+      stdin: 'intake 3\nstatus\nquit\n',
+      env: { STATION_PIN: DEV_PIN },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = r.stdout;
+    expect(out).toMatch(/^no device configured: using the simulator on \/\S+/m);
+    expect(out).toContain('this is a DEVELOPMENT station');
+    expect(out).toMatch(/development users: .*operator \(operator\).*simulator\/seed\.ts/);
+    expect(out).toContain(
+      'station LIM-AIR-01 of PER-MIGRACIONES (Superintendencia Nacional de Migraciones)',
+    );
+    expect(out).toContain('user: operator (operator)');
+    expect(out).toContain('stock on hand: 9 (received 0, allocated 9, in_process 0)');
+    expect(out).toMatch(/^device: PersoSim .*serial SIM-0001 \(printer\+encoder\)/m);
+    expect(out).toContain('device status: ready; booklet position: none');
+    expect(out).toContain(`data directory: ${dataDir}`);
+    // The PIN is never echoed.
+    expect(out).not.toContain(DEV_PIN);
+
+    // One line per booklet, the scenario's first three verdicts, in Spanish by default.
+    const expected = (await loadScenario('foreign-loan')).expected!().slice(0, 3);
+    const decisions = out
+      .split('\n')
+      .map((l) => /^(P[AR]\d{7}) (?:accepted \(job \d+\)|refused (\w+): (.*))$/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => ({ printedSerial: m[1], decision: m[2] ?? 'accepted', text: m[3] }));
+    expect(decisions.map(({ printedSerial, decision }) => ({ printedSerial, decision }))).toEqual(
+      expected,
+    );
+    expect(decisions[1]!.text).toBe(
+      'Esta libreta pertenece a otra entidad (PER-RREE). Apártela para su supervisor. No debe usarse aquí.',
+    );
+    expect(out).toContain('2 accepted, 1 refused');
+    // status after intake: the refused foreign booklet never entered our stock; accepted ones are released.
+    expect(out).toContain('this session: 2 accepted, 1 refused');
+    expect(out).toContain('closing the station (2 accepted, 1 refused)');
+
+    const db = openStationDb(dataDir);
+    try {
+      const jobs = db.prepare('SELECT status FROM intake_jobs ORDER BY id').all() as {
+        status: string;
+      }[];
+      expect(jobs.map((j) => j.status)).toEqual(['released', 'refused', 'released']);
+      const refusals = db.prepare('SELECT reason, printed_serial FROM refusals').all();
+      expect(refusals).toEqual([{ reason: 'FOREIGN_AGENCY', printed_serial: 'PR0500001' }]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('starts again on the seeded station without seeding, in English, and stops at end of input', async () => {
+    const dataDir = join(tmp, 'dev');
+    const r = await station(['--data-dir', dataDir, 'start', '--lang', 'en'], {
+      stdin: 'intake 2\nreconcile\nlang xx\n',
+      env: { STATION_PIN: DEV_PIN },
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('seeded');
+    // A fresh simulator hopper: the same first booklets, decided the same way again.
+    expect(r.stdout).toContain('PA0100001 accepted');
+    expect(r.stdout).toContain(
+      'PR0500001 refused FOREIGN_AGENCY: This booklet belongs to another agency (PER-RREE).',
+    );
+    expect(r.stdout).toMatch(/^reconciliation for \d{4}-\d\d-\d\d: BALANCED$/m);
+    // Foreign booklets are refused without ever entering our stock.
+    expect(r.stdout).toMatch(/received 9, .*refused 0, .*closing 9$/m);
+    expect(r.stderr).toContain('lang: choose one of es, en');
+    expect(r.stdout).toContain('closing the station (1 accepted, 1 refused)');
+  });
+
+  it('refuses a wrong PIN and still shuts everything down', async () => {
+    const r = await station(['--data-dir', join(tmp, 'dev'), 'start'], {
+      env: { STATION_PIN: '000000' },
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^station: .*(PIN|credentials|password|secret)/im);
+    expect(r.stdout).not.toContain('type "help"');
+  });
+});
+
+describe('station start with a device', () => {
+  it('fails clearly when --port names no device', async () => {
+    const dataDir = join(tmp, 'no-port');
+    const r = await station(['--data-dir', dataDir, 'start', '--port', join(tmp, 'no-such-tty')], {
+      env: { STATION_PIN: DEV_PIN },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`station: cannot use the device at ${join(tmp, 'no-such-tty')}`);
+    expect(r.stdout).toBe('');
+    expect(existsSync(join(dataDir, 'station.sqlite'))).toBe(false);
+  });
+
+  it('never seeds an uninitialised station for a real device (--port or remembered)', async () => {
+    const sim = await startSimulator({ scenario: 'foreign-loan' });
+    try {
+      const dataDir = join(tmp, 'real');
+      const viaPort = await station(['--data-dir', dataDir, 'start', '--port', sim.stationPath], {
+        env: { STATION_PIN: DEV_PIN },
+      });
+      expect(viaPort.code).toBe(1);
+      expect(viaPort.stderr).toContain('holds no initialised station');
+      expect(viaPort.stderr).toContain('"station init"');
+      expect(viaPort.stdout).not.toContain('seeded');
+
+      saveDeviceChoice(dataDir, {
+        transport: 'serial',
+        path: sim.stationPath,
+        chosenAt: new Date().toISOString(),
+      });
+      const remembered = await station(['--data-dir', dataDir, 'start'], {
+        env: { STATION_PIN: DEV_PIN },
+      });
+      expect(remembered.code).toBe(1);
+      expect(remembered.stderr).toContain(`remembered serial device ${sim.stationPath}`);
+      expect(remembered.stderr).toContain('"station init"');
+
+      // Nothing was created and no booklet was touched.
+      expect(existsSync(join(dataDir, 'station.sqlite'))).toBe(false);
+      expect(existsSync(join(dataDir, 'key-custody.json'))).toBe(false);
+      expect(sim.hopper).toHaveLength(14);
+    } finally {
+      await sim.close();
+    }
+  });
+});
