@@ -107,7 +107,7 @@ describe('intake with the transport key in a PKCS#11 token', () => {
   });
 
   it('names the missing PIN without opening anything', async () => {
-    const env = { ...process.env, STATION_MODE: 'production' };
+    const env: NodeJS.ProcessEnv = { ...process.env, STATION_MODE: 'production' };
     delete env[PIN_ENV];
     const e = await openStationCustody(station.dataDir, env).then(
       () => undefined,
