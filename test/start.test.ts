@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveDeviceChoice } from '../drivers/open.ts';
 import { loadScenario, startSimulator } from '../simulator/index.ts';
 import { DEV_PIN } from '../simulator/seed.ts';
-import { openStationDb } from '../station/identity.ts';
+import { initStation, openStationDb } from '../station/identity.ts';
+import { runCli } from './helpers/cli.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stationBin = join(root, 'bin', 'station.mjs');
@@ -135,6 +136,39 @@ describe('station start with no device configured', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/^station: .*(PIN|credentials|password|secret)/im);
     expect(r.stdout).not.toContain('type "help"');
+  });
+});
+
+describe('station start never puts a real station on the simulator', () => {
+  it('refuses an initialised station that is not a development station', async () => {
+    const dataDir = join(tmp, 'production');
+    const db = openStationDb(dataDir);
+    try {
+      initStation(db, {
+        stationId: 'LIM-AIR-07',
+        agencyCode: 'PER-MIGRACIONES',
+        adminUsername: 'admin',
+        adminSecret: 'a-strong-admin-pin',
+        timeZone: 'America/Lima',
+      });
+    } finally {
+      db.close();
+    }
+    const r = await runCli(['--data-dir', dataDir, 'start']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      'station: no device is configured for station LIM-AIR-07, which is not a development station',
+    );
+    expect(r.stdout).not.toContain('simulator');
+  });
+
+  it('refuses a database that was never initialised instead of seeding over it', async () => {
+    const dataDir = join(tmp, 'half');
+    openStationDb(dataDir).close();
+    const r = await runCli(['--data-dir', dataDir, 'start']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('holds a station database that was never initialised');
+    expect(existsSync(join(dataDir, 'key-custody.json'))).toBe(false);
   });
 });
 

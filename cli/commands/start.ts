@@ -343,7 +343,11 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
     res.add('the link listener', () => link.off('close', onLinkClose));
 
     const tty = process.stdin.isTTY === true;
-    const rl = createInterface({ input: process.stdin, terminal: tty });
+    // On a terminal, readline echoes what is typed and shows the prompt.
+    const rl = createInterface({
+      input: process.stdin,
+      ...(tty ? { output: process.stdout, terminal: true } : { terminal: false }),
+    });
     res.add('the console input', () => rl.close());
     const onInterrupt = (): void => {
       if (busy) ctx.err('stopping after the current booklet');
