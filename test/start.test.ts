@@ -2,7 +2,7 @@
  * `station start` as a user runs it: the real CLI in a child process, the simulator on a socat
  * pair, a real SQLite database in a temporary data directory, commands on stdin.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -46,6 +46,40 @@ function station(args: string[], opts: { stdin?: string; env?: Record<string, st
     });
     child.stdin.end(opts.stdin ?? '');
   });
+}
+
+/** A running `station` process driven line by line. */
+function interactive(args: string[], env: Record<string, string>) {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [stationBin, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: (() => void)[] = [];
+  const poke = (): void => waiters.splice(0).forEach((w) => w());
+  child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), poke()));
+  child.stderr.on('data', (d: Buffer) => ((stderr += d.toString()), poke()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  void exited.then(() => clearTimeout(killer));
+  return {
+    child,
+    exited,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    /** Resolves once stdout or stderr matches. */
+    async waitFor(re: RegExp): Promise<void> {
+      while (!re.test(stdout) && !re.test(stderr)) {
+        if (child.exitCode !== null) throw new Error(`exited before ${re}:\n${stdout}\n${stderr}`);
+        await new Promise<void>((r) => waiters.push(r));
+      }
+    },
+  };
 }
 
 let tmp: string;
@@ -182,6 +216,50 @@ describe('station start with a device', () => {
     expect(r.stderr).toContain(`station: cannot use the device at ${join(tmp, 'no-such-tty')}`);
     expect(r.stdout).toBe('');
     expect(existsSync(join(dataDir, 'station.sqlite'))).toBe(false);
+  });
+
+  it('runs an initialised station on a real device, printing device events as they come', async () => {
+    const sim = await startSimulator({ scenario: 'foreign-loan' });
+    const dataDir = join(tmp, 'seeded-real');
+    const env = {
+      STATION_MODE: 'development',
+      STATION_DEV_KEYS_PASSPHRASE: 'a passphrase of this test',
+      STATION_PIN: DEV_PIN,
+    };
+    try {
+      const seeded = await station(
+        ['--data-dir', dataDir, 'dev', 'seed', '--scenario', 'foreign-loan'],
+        {
+          env,
+        },
+      );
+      expect(seeded.code).toBe(0);
+      const p = interactive(
+        ['--data-dir', dataDir, 'start', '--port', sim.stationPath, '--user', 'supervisor'],
+        env,
+      );
+      await p.waitFor(/type "help" for the commands/);
+      expect(p.stdout).toContain('user: supervisor (supervisor)');
+      expect(p.stdout).toContain(`via --port ${sim.stationPath}`);
+      expect(p.stdout).not.toContain('simulator on');
+
+      sim.inject('cover-open');
+      await p.waitFor(/^device: la tapa de la impresora está abierta$/m);
+      // Intake with the cover open stops with the device's reason; the console goes on.
+      p.child.stdin.write('intake 1\n');
+      await p.waitFor(/^intake: intake stopped at step \w+: .+$/m);
+      sim.inject('cover-close');
+      await p.waitFor(/^device: la tapa de la impresora está cerrada$/m);
+      p.child.stdin.write('intake 1\n');
+      await p.waitFor(/^PA0100001 accepted/m);
+      // Ctrl-C closes the station cleanly.
+      p.child.kill('SIGINT');
+      expect(await p.exited).toBe(0);
+      expect(p.stdout).toContain('closing the station (1 accepted, 0 refused)');
+      expect(sim.outputTray.map((b) => b.booklet.printedSerial)).toEqual(['PA0100001']);
+    } finally {
+      await sim.close();
+    }
   });
 
   it('never seeds an uninitialised station for a real device (--port or remembered)', async () => {
