@@ -15,6 +15,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeResponse, encodeApdu, type Apdu } from '../drivers/apdu.ts';
+import { Scp03Error, Scp03Host, SecurityLevel } from '../mrtd/scp03.ts';
 import { lookupBooklet } from '../station/booklets.ts';
 import { PermissionError } from '../station/errors.ts';
 import {
@@ -333,6 +334,74 @@ describe('the simulated chip without a passed intake', () => {
     const unlocked = new SimChip(booklet(), { transportLock: false });
     expect(sw(unlocked, select)).toBe(0x9000);
     expect(sw(unlocked, CREATE_DG1)).toBe(0x9000);
+  });
+});
+
+describe('the transport lock against replay', () => {
+  const booklet = makeBooklet({ serial: 'PA0999002', profileId: 'X' });
+  const keys = {
+    enc: Buffer.from(booklet.transportKeys.enc, 'hex'),
+    mac: Buffer.from(booklet.transportKeys.mac, 'hex'),
+    dek: Buffer.from(booklet.transportKeys.dek, 'hex'),
+  };
+  const select: Apdu = { cla: 0, ins: 0xa4, p1: 4, p2: 0x0c, data: EMRTD_AID };
+  /** A fresh session: field reset, application selected, SCP03 opened with the chip's keys. */
+  const session = (chip: SimChip): Scp03Host => {
+    chip.reset();
+    expect(sw(chip, select)).toBe(0x9000);
+    const host = new Scp03Host(keys, {
+      keyVersion: booklet.keyVersion,
+      securityLevel: SecurityLevel.C_DECRYPTION_C_MAC_R_MAC,
+    });
+    const ext = host.externalAuthenticate(chip.process(host.initializeUpdate()));
+    host.completeAuthentication(chip.process(ext));
+    expect(chip.authenticated).toBe(true);
+    return host;
+  };
+  const send = (chip: SimChip, raw: Buffer): number => decodeResponse(chip.process(raw)).sw;
+
+  it('refuses a write recorded in one session when replayed, in that session or the next', () => {
+    const chip = new SimChip(booklet);
+    const h1 = session(chip);
+    expect(send(chip, h1.wrap(encodeApdu(CREATE_DG1)))).toBe(0x9000);
+    const recorded = h1.wrap(encodeApdu(UPDATE_DG1));
+    expect(send(chip, recorded)).toBe(0x9000);
+    // The same bytes again: the counter and the MAC chaining have moved on.
+    expect(send(chip, recorded)).not.toBe(0x9000);
+    expect(chip.authenticated).toBe(false);
+
+    session(chip);
+    expect(send(chip, recorded)).not.toBe(0x9000);
+    expect(chip.authenticated).toBe(false);
+    // The legitimate host of a new session still writes.
+    const h3 = session(chip);
+    const selectDg1: Apdu = { cla: 0, ins: 0xa4, p1: 2, p2: 0x0c, data: Buffer.from([1, 1]) };
+    expect(send(chip, h3.wrap(encodeApdu(selectDg1)))).toBe(0x9000);
+    const again = { ...UPDATE_DG1, p2: 16, data: DG1_BYTES.subarray(16) };
+    expect(send(chip, h3.wrap(encodeApdu(again)))).toBe(0x9000);
+    expect(chip.readFile(0x0101)).toEqual(DG1_BYTES);
+  });
+
+  it('refuses EXTERNAL AUTHENTICATE without a fresh INITIALIZE UPDATE, and a wrong key', () => {
+    const chip = new SimChip(booklet);
+    expect(sw(chip, select)).toBe(0x9000);
+    const host = new Scp03Host(keys, { securityLevel: SecurityLevel.C_DECRYPTION_C_MAC_R_MAC });
+    const ext = host.externalAuthenticate(chip.process(host.initializeUpdate()));
+    // Another INITIALIZE UPDATE comes in between: the old host cryptogram no longer opens.
+    chip.process(new Scp03Host(keys).initializeUpdate());
+    expect(send(chip, ext)).not.toBe(0x9000);
+    expect(chip.authenticated).toBe(false);
+    expect(sw(chip, CREATE_DG1)).toBe(0x6982);
+
+    // A host with another agency's key cannot even produce an EXTERNAL AUTHENTICATE.
+    const wrong = new Scp03Host(
+      { enc: Buffer.alloc(16, 1), mac: Buffer.alloc(16, 2), dek: Buffer.alloc(16, 3) },
+      { securityLevel: SecurityLevel.C_DECRYPTION_C_MAC_R_MAC },
+    );
+    expect(() => wrong.externalAuthenticate(chip.process(wrong.initializeUpdate()))).toThrow(
+      Scp03Error,
+    );
+    expect(chip.listFiles()).toEqual([]);
   });
 });
 
