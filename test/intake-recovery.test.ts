@@ -214,3 +214,24 @@ describe('recovery after a restart', () => {
     expect(lookupBooklet(station.db, 'PA0100009')!.state).toBe('allocated');
   });
 });
+
+describe('a refusal whose eject fails', () => {
+  it('stands, recorded and queued, and says the eject failed', async () => {
+    const opts = await start('PR0500001');
+    const before = refusals();
+    sim!.inject('reject-tray-full');
+    const o = await intakeNextBooklet(opts);
+    expect(o).toMatchObject({ decision: 'refused', reason: 'FOREIGN_AGENCY' });
+    if (o.decision !== 'refused') throw new Error('unreachable');
+    expect(o.ejectError).toMatch(/reject/i);
+    expect(refusals()).toBe(before + 1);
+    expect(getJob(station.db, o.jobId)!.status).toBe('refused');
+    expect(
+      jobJournal(station.db, o.jobId)
+        .map((j) => j.step)
+        .slice(-2),
+    ).toEqual(['refuse', 'eject-reject']);
+    expect(sim!.rejectTray).toEqual([]);
+    expect(inProcess()).toBe(0);
+  });
+});
