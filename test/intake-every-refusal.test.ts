@@ -11,7 +11,7 @@ import {
   releaseAccepted,
   type IntakeOutcome,
 } from '../station/intake/intake.ts';
-import { listJobs } from '../station/intake/journal.ts';
+import { INTAKE_STEPS, jobJournal, listJobs } from '../station/intake/journal.ts';
 import { lookupBooklet } from '../station/booklets.ts';
 import { verifyAudit } from '../station/audit.ts';
 import { openStationCustody } from '../station/keys/station-custody.ts';
@@ -155,6 +155,27 @@ describe('every-refusal scenario through intake', () => {
     expect(jobs.filter((j) => j.status === 'refused')).toHaveLength(17);
     expect(jobs.filter((j) => j.status === 'released')).toHaveLength(2);
     expect(jobs.filter((j) => j.status === 'running' || j.status === 'accepted')).toEqual([]);
+  });
+
+  it('journals each step before acting, up to the failed check', () => {
+    const { db } = station;
+    const stepsOf = (reason: string): string[] =>
+      jobJournal(
+        db,
+        outcomes.find((o) => o.decision === 'refused' && o.reason === reason)!.jobId,
+      ).map((j) => j.step);
+    const upTo = (last: string): string[] => [
+      ...INTAKE_STEPS.slice(0, INTAKE_STEPS.indexOf(last as never) + 1),
+      'refuse',
+      'eject-reject',
+    ];
+    expect(stepsOf('SERIAL_UNREADABLE')).toEqual(upTo('read-printed-serial'));
+    expect(stepsOf('NO_CHIP')).toEqual(upTo('detect-chip'));
+    expect(stepsOf('CHIP_RECORD_INVALID')).toEqual(upTo('read-chip-record'));
+    expect(stepsOf('FOREIGN_AGENCY')).toEqual(upTo('check'));
+    expect(stepsOf('CHIP_ALREADY_PERSONALIZED')).toEqual(upTo('read-chip-life-cycle'));
+    expect(stepsOf('TRANSPORT_KEY_UNAVAILABLE')).toEqual(upTo('transport-authentication'));
+    expect(stepsOf('TRANSPORT_AUTH_FAILED')).toEqual(upTo('transport-authentication'));
   });
 
   it('moves our booklets along the life cycle only where the booklet is at fault', () => {
