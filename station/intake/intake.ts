@@ -306,6 +306,8 @@ export async function intakeNextBooklet(opts: IntakeOptions): Promise<IntakeOutc
     if (e instanceof Refusal) {
       return refuse(opts, jobId, jobKind, e, facts, now, (s) => at(s), bookletInPrinter);
     }
+    // Whatever failed, no secure channel outlives a job that did not pass.
+    encoder.setWrapper(undefined);
     const failedAt = now();
     const message = e instanceof Error ? e.message : String(e);
     try {
