@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,6 +163,32 @@ describe('LDS build, SOD signing and passive authentication', () => {
     });
     expect(r2.checks.filter((c) => !c.ok).map((c) => c.id)).toEqual(['sod.signature']);
     expect(() => opensslVerify(sod)).toThrow();
+  });
+
+  it('refuses to sign with a key that is not the Document Signer certificate key', async () => {
+    const lds = buildLds(parseApplication(appJson), { face });
+    const otherEc = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = (k: KeyObject): string => k.export({ type: 'pkcs8', format: 'pem' }).toString();
+    await expect(
+      signLds(lds, {
+        signer: new PemKeySigner(pem(otherEc.privateKey)),
+        dsCertificate: pki.ds.certificateDer,
+      }),
+    ).rejects.toThrow(/signing key does not match the Document Signer certificate/);
+    await expect(
+      signLds(lds, {
+        signer: new PemKeySigner(pem(rsa.privateKey)),
+        dsCertificate: pki.ds.certificateDer,
+      }),
+    ).rejects.toThrow(/certificate holds a ec key but the signing key is rsa/);
+    await expect(
+      signLds(lds, {
+        signer: new PemKeySigner(pki.ds.privateKeyPem),
+        dsCertificate: Buffer.from('not a certificate'),
+      }),
+    ).rejects.toThrow(/Document Signer certificate is not a readable X.509 certificate/);
+    expect(lds.files.has('EF.SOD')).toBe(false);
   });
 
   it('signs with an RSA-2048 Document Signer key and an RSA Active Authentication key', async () => {

@@ -3,7 +3,7 @@
  * every data group, in a CMS SignedData (RFC 5652) with signed attributes, signed by the
  * Document Signer. Built and parsed with @peculiar/asn1-schema and @peculiar/asn1-cms.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import {
   AsnArray,
   AsnConvert,
@@ -148,19 +148,38 @@ function encodeAttributeSet(attrs: Attribute[]): Buffer {
 }
 
 /** The DS certificate changes rarely; parsing it is a large share of signing time. */
-let certCache: { der: Buffer; cert: Certificate } | undefined;
-function parseCertificateCached(der: Uint8Array): Certificate {
+let certCache: { der: Buffer; cert: Certificate; publicKey: KeyObject } | undefined;
+function parseCertificateCached(der: Uint8Array): { cert: Certificate; publicKey: KeyObject } {
   const b = Buffer.from(der);
-  if (!certCache || !certCache.der.equals(b))
-    certCache = { der: Buffer.from(b), cert: AsnConvert.parse(b, Certificate) };
-  return certCache.cert;
+  if (!certCache || !certCache.der.equals(b)) {
+    let cert: Certificate;
+    let publicKey: KeyObject;
+    try {
+      cert = AsnConvert.parse(b, Certificate);
+      publicKey = createPublicKey({
+        key: Buffer.from(AsnConvert.serialize(cert.tbsCertificate.subjectPublicKeyInfo)),
+        format: 'der',
+        type: 'spki',
+      });
+    } catch (e) {
+      throw new SodError(
+        `the Document Signer certificate is not a readable X.509 certificate: ${(e as Error).message}`,
+      );
+    }
+    certCache = { der: Buffer.from(b), cert, publicKey };
+  }
+  return certCache;
 }
 
 /** Builds and signs EF.SOD; returns the file bytes (tag 77 around the ContentInfo). */
 export async function signSod(dataGroups: DataGroups, opts: SignSodOptions): Promise<Buffer> {
   const hash = opts.hash ?? 'sha256';
   const content = ldsSecurityObject(dataGroups, hash);
-  const cert = parseCertificateCached(opts.dsCertificate);
+  const { cert, publicKey } = parseCertificateCached(opts.dsCertificate);
+  if (publicKey.asymmetricKeyType !== (opts.signer.keyType === 'ec' ? 'ec' : 'rsa'))
+    throw new SodError(
+      `the Document Signer certificate holds a ${publicKey.asymmetricKeyType ?? 'unknown'} key but the signing key is ${opts.signer.keyType}`,
+    );
   const digest = createHash(hash).update(content).digest();
   const time = opts.signingTime ?? new Date();
   const attrs = [
@@ -173,6 +192,12 @@ export async function signSod(dataGroups: DataGroups, opts: SignSodOptions): Pro
   ];
   const signedAttrsDer = encodeAttributeSet(attrs);
   const signature = await opts.signer.sign(signedAttrsDer, hash);
+  // A key that is not the certificate's would give an SOD no border gate accepts: refuse it
+  // here rather than write it to a chip.
+  if (!nodeVerify(hash, signedAttrsDer, publicKey, signature))
+    throw new SodError(
+      'the signing key does not match the Document Signer certificate (the signature does not verify with the certificate key)',
+    );
   const sigOid = opts.signer.keyType === 'ec' ? ECDSA_OIDS[hash] : RSA_OIDS[hash];
   const sortedAttrs = AsnConvert.parse(signedAttrsDer, AttributeSet);
   const signerInfo = new SignerInfo({

@@ -262,4 +262,29 @@ describe('station lds build and verify', () => {
     expect(r2.stderr).toMatch(/neither JPEG nor JPEG 2000/);
     expect(readdirSync(dir)).not.toContain('none');
   });
+
+  it('writes nothing when the key is not the Document Signer certificate key, or the certificate is unreadable', async () => {
+    const build = (cert: string, key: string): ReturnType<typeof runCli> =>
+      runCli([
+        'lds',
+        'build',
+        '--application',
+        application,
+        '--out',
+        join(dir, 'mismatch'),
+        '--ds-cert',
+        cert,
+        '--ds-key',
+        key,
+      ]);
+    // The CSCA key signs, but the SOD names the DS certificate: no gate would accept it.
+    const r = await build(join(pki, 'ds.crt'), join(pki, 'csca.key'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/signing key does not match the Document Signer certificate/);
+    writeFileSync(join(dir, 'garbage.crt'), 'not a certificate');
+    const r2 = await build(join(dir, 'garbage.crt'), join(pki, 'ds.key'));
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/certificate/i);
+    expect(readdirSync(dir)).not.toContain('mismatch');
+  });
 });
