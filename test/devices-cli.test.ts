@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTerminalLine, runTerminal } from '../cli/commands/device.ts';
 import { openSerialLink } from '../drivers/open.ts';
 import { Command } from '../drivers/protocol.ts';
-import { startSimulator, type RunningSimulator } from '../simulator/index.ts';
+import { defaultHopper, startSimulator, type RunningSimulator } from '../simulator/index.ts';
 import { runCli } from './helpers/cli.ts';
+import { closeAllSocatPairs, createSocatPair } from './helpers/socat.ts';
 
 let sim: RunningSimulator;
 let dataDir: string;
@@ -20,6 +21,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sim.close();
+  await closeAllSocatPairs();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -80,6 +82,16 @@ describe('station device', () => {
     const b = await runCli(['device', 'info', '--port', sim.stationPath, '--baud', 'fast']);
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/--baud must be/);
+    // A port that opens but where no device answers (the far end of a pty pair nobody holds).
+    const pair = await createSocatPair();
+    const silent = await runCli(['device', 'info', '--port', pair.stationPath]);
+    expect(silent.code).toBe(1);
+    expect(silent.stderr).toMatch(
+      new RegExp(
+        `no device answers on ${pair.stationPath}: no acknowledgement .* after \\d+ attempts`,
+      ),
+    );
+    expect(silent.stdout).toBe('');
   });
 
   it('list reports ports, or says clearly why it cannot', async () => {
@@ -90,6 +102,23 @@ describe('station device', () => {
     for (const p of doc.problems) expect(p).toMatch(/udevadm|libusb|HID/);
     const text = await runCli(['device', 'list']);
     expect(text.stdout).toMatch(/serial ports \(\d+\):/);
+  });
+
+  it('list names a missing udevadm instead of crashing', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = join(dataDir, 'no-such-bin');
+    let r;
+    try {
+      r = await runCli(['device', 'list', '--json']);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as { serial: unknown[]; problems: string[] };
+    expect(doc.serial).toEqual([]);
+    expect(doc.problems.join('\n')).toMatch(
+      /cannot list serial ports .*needs udevadm .*Type the port path instead/,
+    );
   });
 
   it('terminal sends typed commands and shows decoded frames both ways', async () => {
@@ -200,5 +229,12 @@ describe('station simulator', () => {
     const r = await runCli(['simulator', '--hopper', '/nonexistent/hopper.json']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot read hopper file \/nonexistent\/hopper.json/);
+    const h = defaultHopper(2) as unknown as { booklets: Record<string, unknown>[] };
+    h.booklets[1]!.chipUid = 'not hex';
+    const file = join(dataDir, 'bad-hopper.json');
+    writeFileSync(file, JSON.stringify(h));
+    const bad = await runCli(['simulator', '--hopper', file]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/bad-hopper\.json: booklets\.1\.chipUid: /);
   });
 });
