@@ -220,6 +220,30 @@ describe('station CLI: stock and accountability', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/entry #3 .* was edited/);
     expect(bad.stdout).toMatch(/audit_log_no_update .* was removed/);
+
+    // Remove one entry and swap two others: each is named.
+    const raw2 = new Database(join(dir, 'station.sqlite'));
+    raw2.exec(`DROP TRIGGER audit_log_no_delete;
+      DELETE FROM audit_log WHERE seq = 5;
+      UPDATE audit_log SET seq = -7 WHERE seq = 7;
+      UPDATE audit_log SET seq = 7 WHERE seq = 8;
+      UPDATE audit_log SET seq = 8 WHERE seq = -7;`);
+    raw2.close();
+    const worse = await cli('audit', 'verify', '--json');
+    expect(worse.code).toBe(1);
+    const doc = JSON.parse(worse.stdout) as {
+      ok: boolean;
+      problems: { kind: string; seq: number; message: string }[];
+    };
+    expect(doc.ok).toBe(false);
+    const named = (kind: string): number[] =>
+      doc.problems.filter((p) => p.kind === kind).map((p) => p.seq);
+    expect(named('edited')).toContain(3);
+    expect(named('removed')).toEqual([5]);
+    expect(named('reordered')).toEqual(expect.arrayContaining([7, 8]));
+    const text = await cli('audit', 'verify');
+    expect(text.stdout).toMatch(/entry #5 was removed/);
+    expect(text.stdout).toMatch(/entry #7 is out of order/);
   });
 
   it('backs the database up online and reports its status', async () => {
