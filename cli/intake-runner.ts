@@ -14,7 +14,7 @@ import {
   type IntakeOutcome,
 } from '../station/intake/intake.ts';
 import type { JobKind } from '../station/intake/journal.ts';
-import type { StationLanguage } from '../station/intake/messages.ts';
+import { EJECT_FAILED_MESSAGES, type StationLanguage } from '../station/intake/messages.ts';
 import type { TransportKeyCustody } from '../station/keys/custody.ts';
 import type { Actor } from '../station/users.ts';
 
@@ -36,8 +36,9 @@ export interface IntakeRunOptions {
 export interface IntakeRunResult {
   accepted: number;
   refused: number;
-  /** Why the run ended. */
-  end: 'count' | 'hopper-empty' | 'stopped';
+  /** Why the run ended. `eject-failed`: a refused booklet did not reach the reject tray and is
+   * still in the printer, so no further booklet was fed. */
+  end: 'count' | 'hopper-empty' | 'stopped' | 'eject-failed';
 }
 
 /** True if the error is intake's feed step finding the input hopper empty. */
@@ -77,6 +78,10 @@ export async function runIntake(opts: IntakeRunOptions): Promise<IntakeRunResult
       result.accepted++;
     } else result.refused++;
     opts.onOutcome(o);
+    if (o.decision === 'refused' && o.ejectError !== undefined) {
+      result.end = 'eject-failed';
+      break;
+    }
   }
   return result;
 }
@@ -86,7 +91,10 @@ export function formatIntakeLine(o: IntakeOutcome, lang: StationLanguage): strin
   const serial = o.facts.printedSerial ?? '(unreadable)';
   if (o.decision === 'accepted') return `${serial} accepted (job ${o.jobId})`;
   const m = o.messages[lang];
-  return `${serial} refused ${o.reason}: ${m.reason} ${m.instruction}`;
+  const line = `${serial} refused ${o.reason}: ${m.reason} ${m.instruction}`;
+  return o.ejectError === undefined
+    ? line
+    : `${line} ${EJECT_FAILED_MESSAGES[lang]} (${o.ejectError})`;
 }
 
 /** The outcome as one JSON line, without the in-memory clearance. */

@@ -83,6 +83,12 @@ export function register(program: Command, ctx: CliContext): void {
           await link.close().catch(() => undefined);
           await custody.close();
         }
+        if (run.end === 'eject-failed') {
+          ctx.err(
+            'intake stopped: a refused booklet did not reach the reject tray and is still in the printer',
+          );
+          ctx.setExitCode(1);
+        }
         if (run.end === 'hopper-empty' && count !== Infinity) ctx.err('the input hopper is empty');
         if (!opts.json) ctx.err(`${run.accepted} accepted, ${run.refused} refused`);
       });

@@ -406,6 +406,10 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
             session.accepted += run.accepted;
             session.refused += run.refused;
             if (run.end === 'hopper-empty') ctx.out('the input hopper is empty');
+            if (run.end === 'eject-failed')
+              ctx.out(
+                'intake stopped: a refused booklet is still in the printer; clear it, then intake again',
+              );
             ctx.out(`${run.accepted} accepted, ${run.refused} refused`);
           }
         } else ctx.err(`unknown command "${cmd}": type "help"`);

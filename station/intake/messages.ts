@@ -180,5 +180,14 @@ export function refusalMessage(
   };
 }
 
+/**
+ * Told after a refusal whose eject to the reject tray failed: the refused booklet is still in
+ * the printer, so the operator takes it out by hand and intake stops until the printer is clear.
+ */
+export const EJECT_FAILED_MESSAGES: Record<StationLanguage, string> = {
+  en: 'The booklet did not reach the reject tray. Take it out of the printer by hand, put it aside for your supervisor, and clear the printer before the next booklet.',
+  es: 'La libreta no llegó a la bandeja de rechazo. Retírela de la impresora a mano, apártela para su supervisor y despeje la impresora antes de la siguiente libreta.',
+};
+
 /** The catalogs, for a test that every reason has every language. */
 export const CATALOGS: Record<StationLanguage, Catalog> = { en, es };
