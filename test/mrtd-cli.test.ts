@@ -263,6 +263,40 @@ describe('station lds build and verify', () => {
     expect(readdirSync(dir)).not.toContain('none');
   });
 
+  it('--force replaces an earlier LDS, never a directory holding other files', async () => {
+    const build = (out: string, ...extra: string[]): ReturnType<typeof runCli> =>
+      runCli([
+        'lds',
+        'build',
+        '--application',
+        application,
+        '--out',
+        out,
+        '--ds-cert',
+        join(pki, 'ds.crt'),
+        '--ds-key',
+        join(pki, 'ds.key'),
+        ...extra,
+      ]);
+    const out = join(dir, 'again');
+    expect((await build(out, '--aa', 'ecdsa-p256')).code).toBe(0);
+    const first = readFileSync(join(out, 'EF.SOD.bin'));
+    const refused = await build(out);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/is not empty; refusing to mix LDS files/);
+    expect((await build(out, '--force')).code).toBe(0);
+    expect(readFileSync(join(out, 'EF.SOD.bin')).equals(first)).toBe(false);
+    expect(readdirSync(out)).not.toContain('AA.key');
+
+    const mixed = join(dir, 'precious');
+    expect((await build(mixed)).code).toBe(0);
+    writeFileSync(join(mixed, 'notes.txt'), 'not ours to delete');
+    const r = await build(mixed, '--force');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/holds files that are not LDS output \(notes\.txt\)/);
+    expect(readFileSync(join(mixed, 'notes.txt'), 'utf8')).toBe('not ours to delete');
+  });
+
   it('writes nothing when the key is not the Document Signer certificate key, or the certificate is unreadable', async () => {
     const build = (cert: string, key: string): ReturnType<typeof runCli> =>
       runCli([

@@ -53,6 +53,9 @@ interface BuildOptions {
   json?: boolean;
 }
 
+/** What `lds build` writes: the LDS files and the chip's private keys. */
+const LDS_OUTPUT_NAME = /^(?:EF\.[A-Za-z]+|DG\d{1,2})\.bin$|^(?:AA|CA)\.key$/;
+
 export function register(program: Command, ctx: CliContext): void {
   const lds = program
     .command('lds')
@@ -160,10 +163,18 @@ export function register(program: Command, ctx: CliContext): void {
       // Write everything into a fresh sibling directory, then move it into place: a failure
       // leaves no half-written LDS behind.
       const out = resolve(opts.out);
-      if (existsSync(out) && readdirSync(out).length > 0 && !opts.force)
-        throw new CliError(
-          `${out} is not empty; refusing to mix LDS files (use --force to replace it)`,
-        );
+      if (existsSync(out) && readdirSync(out).length > 0) {
+        if (!opts.force)
+          throw new CliError(
+            `${out} is not empty; refusing to mix LDS files (use --force to replace it)`,
+          );
+        // --force replaces an earlier LDS only, never a directory holding anything else.
+        const foreign = readdirSync(out).filter((n) => !LDS_OUTPUT_NAME.test(n));
+        if (foreign.length > 0)
+          throw new CliError(
+            `${out} holds files that are not LDS output (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}); --force replaces only an earlier LDS directory`,
+          );
+      }
       mkdirSync(dirname(out), { recursive: true });
       const tmp = mkdtempSync(join(dirname(out), `.${basename(out)}-`));
       try {
