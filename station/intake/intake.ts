@@ -338,8 +338,19 @@ async function readChipRecord(encoder: EncoderClient): Promise<PrePersoRecord> {
   try {
     await encoder.selectFile(PREPERSO_RECORD_FID);
     const head = await encoder.readBinary(0, 4);
-    const len = head[1]! < 0x80 ? head[1]! + 2 : head[1] === 0x81 ? head[2]! + 3 : -1;
-    if (head[0] !== 0x70 || len < 0) throw new Refusal('CHIP_RECORD_INVALID');
+    // Template 70 with a one-byte, 81 or 82 length: the whole record, at most 4 KB.
+    const len =
+      head.length < 4
+        ? -1
+        : head[1]! < 0x80
+          ? head[1]! + 2
+          : head[1] === 0x81
+            ? head[2]! + 3
+            : head[1] === 0x82
+              ? head.readUInt16BE(2) + 4
+              : -1;
+    if (head[0] !== 0x70 || len < 0 || len > 4096)
+      throw new Refusal('CHIP_RECORD_INVALID', { problem: 'no record template of a sane length' });
     bytes = len <= head.length ? head.subarray(0, len) : await encoder.readBinary(0, len);
   } catch (e) {
     if (e instanceof Refusal) throw e;
