@@ -254,5 +254,22 @@ describe('station CLI: stock and accountability', () => {
     const s = await cli('db', 'status', '--json');
     expect(JSON.parse(s.stdout)).toMatchObject({ exists: true, pending: [], journalMode: 'wal' });
     expect((await asUser('sam', 'db', 'backup', target)).stderr).toMatch(/exists already/);
+
+    // A backup that cannot be written says so, leaves nothing behind, and the audit log says
+    // it failed (not only that it was started).
+    const blocked = join(dir, 'signer.pem', 'b2.sqlite'); // under a file, not a directory
+    const f = await asUser('sam', 'db', 'backup', blocked);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toMatch(/backup to .*b2\.sqlite failed \(.*\); no backup was made/);
+    expect(existsSync(blocked)).toBe(false);
+    const log = JSON.parse((await cli('audit', 'list', '--json')).stdout) as {
+      action: string;
+      actor: string;
+      details: { file?: string };
+    }[];
+    expect(log.slice(-2).map((e) => [e.action, e.actor, e.details.file])).toEqual([
+      ['db.backup', 'sam', blocked],
+      ['db.backup_failed', 'sam', blocked],
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   backupDatabase,
@@ -83,7 +83,25 @@ export function register(program: Command, ctx: CliContext): void {
         const who = await login(handle, opts.user, ['admin', 'supervisor'], 'back up the database');
         // Audit first, so the backup itself records who took it.
         writeAudit(handle, { actor: who, action: 'db.backup', details: { file: target } });
-        const r = await backupDatabase(handle, target);
+        let r;
+        try {
+          r = await backupDatabase(handle, target);
+        } catch (e) {
+          const why = e instanceof Error ? e.message : String(e);
+          // The target did not exist before: whatever is there now is a partial copy.
+          for (const f of [target, `${target}-journal`, `${target}-wal`, `${target}-shm`])
+            try {
+              rmSync(f, { force: true });
+            } catch {
+              // not there, or the directory cannot be entered: nothing of ours to remove
+            }
+          writeAudit(handle, {
+            actor: who,
+            action: 'db.backup_failed',
+            details: { file: target, error: why },
+          });
+          throw new CliError(`backup to ${target} failed (${why}); no backup was made`);
+        }
         ctx.out(
           opts.json
             ? JSON.stringify({ file: target, pages: r.pages })
