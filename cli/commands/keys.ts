@@ -300,41 +300,24 @@ export function register(program: Command, ctx: CliContext): void {
     .command('dev-file')
     .description('the encrypted development key file (development and simulator use only)');
 
-  devEntryOptions(
-    devFile.command('create').description('create a development key file holding one master key'),
-    true,
-  ).action(
-    action(async (opts: DevEntryOpts) => {
-      checkAgency(opts.agency);
-      const passphrase = envSecret(opts.passphraseEnv, 'passphrase of the development key file');
-      const key = await masterKeyFrom(opts, true);
-      try {
-        const infos = await createDevKeyFile(resolve(opts.file), passphrase, [
-          { agency: opts.agency, keyVersion: opts.keyVersion, key },
-        ]);
-        printInfos(ctx, resolve(opts.file), 'dev-file', infos, opts.json);
-      } finally {
-        key.fill(0);
-      }
-    }),
-  );
-
-  devEntryOptions(
-    devFile.command('add').description('add a master key to an existing development key file'),
-    true,
-  ).action(
-    action(async (opts: DevEntryOpts) => {
-      checkAgency(opts.agency);
-      const passphrase = envSecret(opts.passphraseEnv, 'passphrase of the development key file');
-      const key = await masterKeyFrom(opts, true);
-      try {
-        const infos = await addToDevKeyFile(resolve(opts.file), passphrase, [
-          { agency: opts.agency, keyVersion: opts.keyVersion, key },
-        ]);
-        printInfos(ctx, resolve(opts.file), 'dev-file', infos, opts.json);
-      } finally {
-        key.fill(0);
-      }
-    }),
-  );
+  const writers = [
+    ['create', 'create a development key file holding one master key', createDevKeyFile],
+    ['add', 'add a master key to an existing development key file', addToDevKeyFile],
+  ] as const;
+  for (const [name, description, write] of writers)
+    devEntryOptions(devFile.command(name).description(description), true).action(
+      action(async (opts: DevEntryOpts) => {
+        checkAgency(opts.agency);
+        const passphrase = envSecret(opts.passphraseEnv, 'passphrase of the development key file');
+        const key = await masterKeyFrom(opts, true);
+        try {
+          const infos = await write(resolve(opts.file), passphrase, [
+            { agency: opts.agency, keyVersion: opts.keyVersion, key },
+          ]);
+          printInfos(ctx, resolve(opts.file), 'dev-file', infos, opts.json);
+        } finally {
+          key.fill(0);
+        }
+      }),
+    );
 }
