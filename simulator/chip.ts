@@ -1,11 +1,11 @@
 import { decodeApdu, encodeResponse, type Apdu, type ApduResponse } from '../drivers/apdu.ts';
 import { CHIP_PROFILES, type Booklet, type ChipProfile } from './hopper.ts';
-import { berDecode, berEncode } from './tlv.ts';
+import { decodeTlvList, tlv } from '../mrtd/tlv.ts';
+import { ChipLifeCycle, EMRTD_AID, LIFE_CYCLE_TAG } from '../mrtd/chip.ts';
 import { encodePrePersoRecord } from '../mrtd/preperso-record.ts';
 import { Scp03TransportLock } from './transport-auth.ts';
 
-/** The eMRTD application identifier (ICAO 9303-10). */
-export const EMRTD_AID = Buffer.from('A0000002471001', 'hex');
+export { EMRTD_AID };
 /** The pre-personalization record EF under the MF (docs/chip.md). */
 export const PREPERSO_FID = 0x2f10;
 export const MF_FID = 0x3f00;
@@ -14,11 +14,11 @@ export const MF_FID = 0x3f00;
 export const PutDataTag = {
   BAC_KEY_SEED: 0x0062,
   AA_PRIVATE_KEY: 0x0063,
-  LIFECYCLE: 0x00de,
+  LIFECYCLE: LIFE_CYCLE_TAG,
 } as const;
 
-/** Life-cycle byte answered by GET DATA 00DE (docs/chip.md). */
-export const LifeCycle = { PRE_PERSONALIZED: 0x03, PERSONALIZING: 0x07, LOCKED: 0x0f } as const;
+/** Life-cycle byte answered by GET DATA 00DE (mrtd/chip.ts, docs/chip.md). */
+export const LifeCycle = ChipLifeCycle;
 
 export interface SimChipOptions {
   /**
@@ -244,11 +244,11 @@ export class SimChip {
       if (!ef) return fail(SW.FILE_NOT_FOUND);
       this.currentEf = ef;
       if ((a.p2 & 0x0c) === 0x0c) return ok();
-      const fcp = berEncode(
+      const fcp = tlv(
         0x62,
         Buffer.concat([
-          berEncode(0x80, Buffer.from([ef.data.length >> 8, ef.data.length & 0xff])),
-          berEncode(0x83, data),
+          tlv(0x80, Buffer.from([ef.data.length >> 8, ef.data.length & 0xff])),
+          tlv(0x83, data),
         ]),
       );
       return { data: fcp, sw: SW.OK };
@@ -295,9 +295,9 @@ export class SimChip {
     let fid: number | undefined;
     let size: number | undefined;
     try {
-      const [fcp] = berDecode(data);
+      const [fcp] = decodeTlvList(data);
       if (!fcp || fcp.tag !== 0x62) return fail(SW.WRONG_DATA);
-      for (const t of berDecode(fcp.value)) {
+      for (const t of decodeTlvList(fcp.value)) {
         if (t.tag === 0x83 && t.value.length === 2) fid = t.value.readUInt16BE(0);
         if (t.tag === 0x80 && t.value.length >= 1 && t.value.length <= 3)
           size = t.value.readUIntBE(0, t.value.length);

@@ -20,7 +20,7 @@ import {
   type Booklet,
   type RunningSimulator,
 } from '../simulator/index.ts';
-import { berDecode } from '../simulator/tlv.ts';
+import { decodeTlvList } from '../mrtd/tlv.ts';
 import { closeAllSocatPairs, createSocatPair } from './helpers/socat.ts';
 
 interface Rig {
@@ -195,9 +195,9 @@ describe('serial link over socat', () => {
     // The pre-personalization record is readable before any authentication.
     await r.encoder.selectFile(PREPERSO_FID);
     const rec = await r.encoder.readBinary(0, 200);
-    const [tpl] = berDecode(rec);
+    const [tpl] = decodeTlvList(rec);
     expect(tpl!.tag).toBe(0x70);
-    const fields = Object.fromEntries(berDecode(tpl!.value).map((t) => [t.tag, t.value]));
+    const fields = Object.fromEntries(decodeTlvList(tpl!.value).map((t) => [t.tag, t.value]));
     expect(fields[0xc1]!.toString()).toBe('PA5000001');
     expect(fields[0xc2]!.toString()).toBe(chipSerialFor('PA5000001'));
     expect(fields[0xc3]!.toString()).toBe('B7');

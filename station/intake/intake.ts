@@ -20,6 +20,7 @@ import {
   decodePrePersoRecord,
   type PrePersoRecord,
 } from '../../mrtd/preperso-record.ts';
+import { ChipLifeCycle, EMRTD_AID, LIFE_CYCLE_TAG } from '../../mrtd/chip.ts';
 import { Scp03Error, Scp03Host, SecurityLevel } from '../../mrtd/scp03.ts';
 import { getChipProfile } from '../agencies.ts';
 import { writeAudit } from '../audit.ts';
@@ -43,13 +44,6 @@ import {
 } from './journal.ts';
 import { STATION_LANGUAGES, refusalMessage, type StationLanguage } from './messages.ts';
 import type { RefusalReason } from './reasons.ts';
-
-/** The eMRTD application (ICAO 9303-10). */
-export const EMRTD_AID = Buffer.from('A0000002471001', 'hex');
-/** GET DATA P1-P2 of the chip's life-cycle state (docs/chip.md). */
-export const LIFE_CYCLE_TAG = 0x00de;
-/** Life-cycle byte values (docs/chip.md): pre-personalized, in personalization, locked. */
-export const ChipLifeCycle = { PRE_PERSONALIZED: 0x03, PERSONALIZING: 0x07, LOCKED: 0x0f } as const;
 
 export interface IntakeDevices {
   printer: PrinterClient;
