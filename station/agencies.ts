@@ -157,3 +157,10 @@ export function setChipProfileAccepted(
     });
   })();
 }
+
+/** The agency's name as recorded in the station (the code when it has none). */
+export function agencyName(db: Db, code: string): string {
+  const row = db.prepare('SELECT name FROM agencies WHERE code = ?').get(code) as
+    { name: string } | undefined;
+  return row?.name ?? code;
+}

@@ -1,6 +1,6 @@
 /** Read-only queries over booklets and their events. Writes live in lifecycle.ts only. */
 import type { Db } from '../db/open.ts';
-import type { BookletState, StockClass } from './lifecycle.ts';
+import { ON_HAND_STATES, type BookletState, type StockClass } from './lifecycle.ts';
 
 export interface BookletInfo {
   id: number;
@@ -103,4 +103,13 @@ export function bookletHistory(db: Db, serial: string): BookletEvent[] {
        WHERE b.serial = ? ORDER BY e.id`,
     )
     .all(serial) as BookletEvent[];
+}
+
+/** Booklets held by a station in each state that counts as on hand (zero counts included). */
+export function stockOnHand(db: Db, stationId: string): { state: BookletState; count: number }[] {
+  const rows = db
+    .prepare(`SELECT state, count(*) AS n FROM booklets WHERE holder_station = ? GROUP BY state`)
+    .all(stationId) as { state: BookletState; n: number }[];
+  const by = new Map(rows.map((r) => [r.state, r.n]));
+  return ON_HAND_STATES.map((state) => ({ state, count: by.get(state) ?? 0 }));
 }

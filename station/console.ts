@@ -1,13 +1,10 @@
 /**
  * What the station console (`station start`) asks of the station before and while it runs:
- * whether a data directory holds an initialised station (without creating a database), and
- * the stock on hand at this station.
+ * whether a data directory holds an initialised station, without creating a database.
  */
-import type { Db } from '../db/open.ts';
 import { NotInitializedError } from './errors.ts';
 import { getStationIdentity, openStationDb, stationDbExists } from './identity.ts';
 import { readKeyCustodyConfig, type KeyCustodyConfig } from './keys/open.ts';
-import { ON_HAND_STATES, type BookletState } from './lifecycle.ts';
 
 /** The passphrase of a console-seeded development station's key file when none is given. */
 export const DEV_CONSOLE_PASSPHRASE = 'perso-station development keys (not for production)';
@@ -43,20 +40,4 @@ export function inspectStation(dataDir: string): StationSetup {
   } finally {
     db.close();
   }
-}
-
-/** The agency's name as recorded in the station (the code when it has none). */
-export function agencyName(db: Db, code: string): string {
-  const row = db.prepare('SELECT name FROM agencies WHERE code = ?').get(code) as
-    { name: string } | undefined;
-  return row?.name ?? code;
-}
-
-/** Booklets held by a station in each state that counts as on hand (zero counts included). */
-export function stockOnHand(db: Db, stationId: string): { state: BookletState; count: number }[] {
-  const rows = db
-    .prepare(`SELECT state, count(*) AS n FROM booklets WHERE holder_station = ? GROUP BY state`)
-    .all(stationId) as { state: BookletState; n: number }[];
-  const by = new Map(rows.map((r) => [r.state, r.n]));
-  return ON_HAND_STATES.map((state) => ({ state, count: by.get(state) ?? 0 }));
 }

@@ -8,11 +8,11 @@ import { loadDeviceChoice, openHidLink, openSerialLink } from '../../drivers/ope
 import { PrinterClient } from '../../drivers/printer.ts';
 import { loadScenario, startSimulator, type RunningSimulator } from '../../simulator/index.ts';
 import { seedForHopper } from '../../simulator/seed.ts';
+import { agencyName } from '../../station/agencies.ts';
+import { stockOnHand } from '../../station/booklets.ts';
 import {
-  agencyName,
   DEV_CONSOLE_PASSPHRASE,
   inspectStation,
-  stockOnHand,
   type StationSetup,
 } from '../../station/console.ts';
 import { DEV_PASSPHRASE_ENV, seedStation, type SeedSpec } from '../../station/dev-seed.ts';
