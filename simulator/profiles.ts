@@ -16,6 +16,19 @@ export interface TimingProfile {
   apduMs: number;
 }
 
+/** Every mechanical and chip time at zero. */
+const INSTANT_MECHANICS = {
+  feedMs: 0,
+  readSerialMs: 0,
+  moveMs: 0,
+  printMs: 0,
+  readMrzMs: 0,
+  ejectMs: 0,
+  testPatternMs: 0,
+  cleanMs: 0,
+  apduMs: 0,
+} as const;
+
 export const PROFILES: Record<string, TimingProfile> = {
   realistic: {
     name: 'realistic',
@@ -35,29 +48,13 @@ export const PROFILES: Record<string, TimingProfile> = {
     name: 'throttled',
     description: '115200 baud link, instant mechanics (link benchmarks)',
     baudRate: 115200,
-    feedMs: 0,
-    readSerialMs: 0,
-    moveMs: 0,
-    printMs: 0,
-    readMrzMs: 0,
-    ejectMs: 0,
-    testPatternMs: 0,
-    cleanMs: 0,
-    apduMs: 0,
+    ...INSTANT_MECHANICS,
   },
   'zero-latency': {
     name: 'zero-latency',
     description: 'no link throttling, instant mechanics (tests and benchmarks)',
     baudRate: undefined,
-    feedMs: 0,
-    readSerialMs: 0,
-    moveMs: 0,
-    printMs: 0,
-    readMrzMs: 0,
-    ejectMs: 0,
-    testPatternMs: 0,
-    cleanMs: 0,
-    apduMs: 0,
+    ...INSTANT_MECHANICS,
   },
 };
 
