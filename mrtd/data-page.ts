@@ -1,0 +1,508 @@
+/**
+ * The TD3 passport data page (ICAO Doc 9303 Part 4) as SVG: the layout of zones I to VII on
+ * the 125 x 88 mm page, captions in Spanish with English in italic after the oblique (Part 3
+ * section 3.3), dates as `DD MMM/MMM YYYY` (Part 3 section 3.8), the portrait in Zone V, the
+ * signature in Zone IV and the two MRZ lines in OCR-B at the positions Part 4 Figure 3 fixes.
+ *
+ * Pure: the same input gives the same bytes. Text is fitted with the fonts' own advance widths
+ * (mrtd/data-page-fonts.ts) so the layout does not depend on the machine that renders it.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type Application } from './application.ts';
+import { type FontMetrics, fontMetrics, textWidth } from './data-page-fonts.ts';
+import { ImageError, imageInfo } from './image.ts';
+import { TD3_LINE_LENGTH, parseTd3 } from './mrz.ts';
+
+/** Page and MRZ geometry in millimetres (Part 4 section 2.2, Figures 3 and 7). */
+export const TD3_PAGE = {
+  width: 125,
+  height: 88,
+  /** Margin left clear of data on the left, right and top edges (section 2.4). */
+  margin: 2,
+  /** Height of Zone VII, the MRZ, from the bottom edge (Figure 3). */
+  mrzHeight: 23.2,
+  /** Left edge of the first MRZ character cell (Figure 3: 6.0 +- 1.0 mm). */
+  mrzLeft: 6,
+  /** Fixed character pitch, 10 characters per 25.4 mm (Part 3 section 4.4). */
+  mrzPitch: 2.54,
+  /** Reference centre lines of the upper and lower code lines, from the bottom edge. */
+  mrzCentreFromBottom: [15.75, 9.4] as const,
+} as const;
+
+/** Where the three font families are: file names in assets/fonts and their family names. */
+export const DATA_PAGE_FONTS = {
+  ocrB: { file: 'OCRB.otf', family: 'OCR B' },
+  regular: { file: 'DejaVuSansCondensed.ttf', family: 'DejaVu Sans' },
+  bold: { file: 'DejaVuSansCondensed-Bold.ttf', family: 'DejaVu Sans' },
+  italic: { file: 'DejaVuSansCondensed-Oblique.ttf', family: 'DejaVu Sans' },
+} as const;
+
+export const DATA_PAGE_FONT_DIR = fileURLToPath(new URL('../assets/fonts/', import.meta.url));
+
+/** Absolute paths of every font file the page uses (for the rasterizer). */
+export function dataPageFontFiles(): string[] {
+  return Object.values(DATA_PAGE_FONTS).map((f) => DATA_PAGE_FONT_DIR + f.file);
+}
+
+interface PageFonts {
+  ocrB: FontMetrics;
+  regular: FontMetrics;
+  bold: FontMetrics;
+  italic: FontMetrics;
+}
+let fontsCache: PageFonts | undefined;
+function pageFonts(): PageFonts {
+  fontsCache ??= {
+    ocrB: fontMetrics(readFileSync(DATA_PAGE_FONT_DIR + DATA_PAGE_FONTS.ocrB.file)),
+    regular: fontMetrics(readFileSync(DATA_PAGE_FONT_DIR + DATA_PAGE_FONTS.regular.file)),
+    bold: fontMetrics(readFileSync(DATA_PAGE_FONT_DIR + DATA_PAGE_FONTS.bold.file)),
+    italic: fontMetrics(readFileSync(DATA_PAGE_FONT_DIR + DATA_PAGE_FONTS.italic.file)),
+  };
+  return fontsCache;
+}
+
+/**
+ * OCR-B size 1 is set so that one character advance is exactly the 2.54 mm pitch; with this
+ * font that gives a capital height of 2.46 mm, the nominal size 1 height.
+ */
+export function mrzFontSize(): number {
+  const f = pageFonts().ocrB;
+  return (TD3_PAGE.mrzPitch * f.unitsPerEm) / f.advance('<'.codePointAt(0)!);
+}
+
+/** Capital height of the MRZ characters in millimetres. */
+export function mrzCapHeight(): number {
+  const f = pageFonts().ocrB;
+  return (mrzFontSize() * f.capHeight) / f.unitsPerEm;
+}
+
+/** The baseline (mm from the top) of MRZ line 0 or 1: its reference centre line plus half a capital. */
+export function mrzBaseline(line: 0 | 1): number {
+  return TD3_PAGE.height - TD3_PAGE.mrzCentreFromBottom[line] + mrzCapHeight() / 2;
+}
+
+/** Left edge (mm) of MRZ character cell `i` (0-based). */
+export function mrzCellLeft(i: number): number {
+  return TD3_PAGE.mrzLeft + i * TD3_PAGE.mrzPitch;
+}
+
+export class DataPageError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`data page: ${problems.join('; ')}`);
+    this.name = 'DataPageError';
+  }
+}
+
+export interface DataPageInput {
+  /** A parsed application (mrtd/application.ts `parseApplication`). */
+  application: Application;
+  /** The document number: the booklet's printed serial, as it appears in the MRZ. */
+  documentNumber: string;
+  /** The two MRZ lines (mrtd/mrz.ts `encodeTd3`). */
+  mrz: { line1: string; line2: string };
+  /** Portrait for Zone V: JPEG (resvg and browsers cannot draw JPEG 2000). */
+  face: Uint8Array;
+  /** Signature for Zone IV: JPEG; when absent Zone IV is left blank for a hand signature. */
+  signature?: Uint8Array | undefined;
+  /** Field 01, the issuing State in full; omitted when the booklet has it pre-printed. */
+  issuingStateName?: string | undefined;
+  /** Field 08 in full (e.g. `PERUANA`); the three-letter code otherwise (Part 3 section 3.6). */
+  nationalityName?: string | undefined;
+  /** Field 14 (ISO date); defaults to the application's `additionalDocumentDetails.dateOfIssue`. */
+  dateOfIssue?: string | undefined;
+  /** Field 15; defaults to the application's `additionalDocumentDetails.issuingAuthority`. */
+  authority?: string | undefined;
+}
+
+/** Escapes text for an SVG text node or a double-quoted attribute (forbidden controls dropped). */
+export function escapeXml(s: string): string {
+  return xmlSafe(s).replace(/[&<>"']/g, (c) =>
+    c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;',
+  );
+}
+
+/** Drops characters that XML 1.0 cannot carry at all (controls other than tab/newline). */
+function xmlSafe(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    const forbidden =
+      (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0xfffe || c === 0xffff;
+    if (!forbidden) out += ch;
+  }
+  return out.replace(/\s+/g, ' ');
+}
+
+/** Numbers with at most three decimals and no trailing zeros: stable bytes across runs. */
+const n = (x: number): string => String(Math.round(x * 1000) / 1000);
+
+const MONTHS_ES = [
+  'ENE',
+  'FEB',
+  'MAR',
+  'ABR',
+  'MAYO',
+  'JUN',
+  'JUL',
+  'AGO',
+  'SEPT',
+  'OCT',
+  'NOV',
+  'DIC',
+];
+const MONTHS_EN = [
+  'JAN',
+  'FEB',
+  'MAR',
+  'APR',
+  'MAY',
+  'JUN',
+  'JUL',
+  'AUG',
+  'SEP',
+  'OCT',
+  'NOV',
+  'DEC',
+];
+
+/** `2036-03-13` → `13 MAR/MAR 2036` (Part 3 section 3.8, Spanish then English). */
+export function vizDate(iso: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso);
+  const month = m ? Number(m[2]) - 1 : -1;
+  if (!m || month < 0 || month > 11)
+    throw new DataPageError([`date ${JSON.stringify(iso)} is not YYYY-MM-DD`]);
+  return `${m[3]} ${MONTHS_ES[month]}/${MONTHS_EN[month]} ${m[1]}`;
+}
+
+const SIZE = {
+  caption: 1.4,
+  value: 2.5,
+  minValue: 1.6,
+  state: 3.4,
+  document: 2.8,
+};
+const ROW = 6.35;
+const HEADER = 8.35;
+const COL = [37, 80, 123] as const;
+
+interface Field {
+  x: number;
+  y: number;
+  width: number;
+  es: string;
+  en: string;
+  value: string;
+}
+
+/** A text run fitted into `width`: smaller type first, then horizontal compression. */
+function fitted(
+  text: string,
+  font: FontMetrics,
+  size: number,
+  minSize: number,
+  width: number,
+): { size: number; textLength?: number } {
+  const w = textWidth(font, text, size);
+  if (w <= width) return { size };
+  const s = Math.max(minSize, (size * width) / w);
+  if (textWidth(font, text, s) <= width) return { size: s };
+  return { size: s, textLength: width };
+}
+
+function textEl(
+  x: number,
+  y: number,
+  text: string,
+  attrs: string,
+  fit?: { size: number; textLength?: number },
+): string {
+  const sz = fit ? ` font-size="${n(fit.size)}"` : '';
+  const tl =
+    fit?.textLength !== undefined
+      ? ` textLength="${n(fit.textLength)}" lengthAdjust="spacingAndGlyphs"`
+      : '';
+  return `<text x="${n(x)}" y="${n(y)}"${attrs}${sz}${tl}>${escapeXml(text)}</text>`;
+}
+
+function fieldEls(f: Field, fonts: PageFonts): string {
+  const pad = 1;
+  const w = f.width - 2 * pad;
+  const capEs = textWidth(fonts.regular, `${f.es} / `, SIZE.caption);
+  const capAll = capEs + textWidth(fonts.italic, f.en, SIZE.caption);
+  const capFit = capAll > w ? { size: SIZE.caption, textLength: w } : undefined;
+  const caption =
+    `<text x="${n(f.x + pad)}" y="${n(f.y + 1.9)}" font-size="${SIZE.caption}"` +
+    `${capFit ? ` textLength="${n(w)}" lengthAdjust="spacingAndGlyphs"` : ''}>` +
+    `${escapeXml(f.es)} / <tspan font-style="italic">${escapeXml(f.en)}</tspan></text>`;
+  const value = f.value
+    ? textEl(
+        f.x + pad,
+        f.y + 5.0,
+        f.value,
+        '',
+        fitted(f.value, fonts.regular, SIZE.value, SIZE.minValue, w),
+      )
+    : '';
+  return caption + value;
+}
+
+function jpegHref(field: string, data: Uint8Array, problems: string[]): string | undefined {
+  try {
+    const info = imageInfo(data);
+    if (info.format !== 'jpeg') {
+      problems.push(
+        `${field}: ${info.format} cannot be printed on the data page (a JPEG is needed)`,
+      );
+      return undefined;
+    }
+  } catch (e) {
+    if (!(e instanceof ImageError)) throw e;
+    problems.push(`${field}: ${e.message}`);
+    return undefined;
+  }
+  return `data:image/jpeg;base64,${Buffer.from(data).toString('base64')}`;
+}
+
+const MRZ_CHARS = /^[A-Z0-9<]*$/;
+
+/** Checks the input is printable and consistent; lists every problem. */
+function check(input: DataPageInput): {
+  dateOfIssue: string;
+  authority: string;
+  problems: string[];
+} {
+  const problems: string[] = [];
+  const { line1, line2 } = input.mrz;
+  for (const [i, l] of [line1, line2].entries())
+    if (typeof l !== 'string' || l.length !== TD3_LINE_LENGTH || !MRZ_CHARS.test(l))
+      problems.push(`mrz line ${i + 1}: must be ${TD3_LINE_LENGTH} characters A-Z, 0-9 or <`);
+  if (problems.length === 0) {
+    const p = parseTd3(line1, line2);
+    if (!p.valid)
+      problems.push(
+        `mrz: not a valid TD3 MRZ (${[...p.problems, ...p.checks.filter((c) => !c.ok).map((c) => `check digit ${c.name}`)].join(', ')})`,
+      );
+    if (p.documentNumber !== input.documentNumber)
+      problems.push(
+        `documentNumber: ${JSON.stringify(input.documentNumber)} differs from the MRZ's ${JSON.stringify(p.documentNumber)}`,
+      );
+  }
+  const d = input.application.additionalDocumentDetails;
+  const dateOfIssue = input.dateOfIssue ?? d?.dateOfIssue ?? '';
+  const authority = input.authority ?? d?.issuingAuthority ?? '';
+  if (!/^\d{4}-(0[1-9]|1[0-2])-\d{2}$/.test(dateOfIssue))
+    problems.push('dateOfIssue: the data page needs the date of issue (field 14) as YYYY-MM-DD');
+  if (authority.trim() === '')
+    problems.push('authority: the data page needs the issuing authority (field 15)');
+  return { dateOfIssue, authority, problems };
+}
+
+/**
+ * The data page as SVG (millimetre user units, 125 x 88 mm). Throws DataPageError listing every
+ * problem (bad MRZ, document number differing from it, missing date of issue or authority,
+ * images that cannot be printed); nothing is produced for a bad input.
+ */
+export function dataPageSvg(input: DataPageInput): string {
+  const fonts = pageFonts();
+  const app = input.application;
+  const { dateOfIssue, authority, problems } = check(input);
+  const face = jpegHref('faceImage', input.face, problems);
+  const signature = input.signature ? jpegHref('signatureImage', input.signature, problems) : '';
+  if (problems.length > 0 || face === undefined || signature === undefined)
+    throw new DataPageError(problems);
+
+  const upper = (s: string): string => xmlSafe(s).trim().toUpperCase();
+  const row = (i: number): number => HEADER + i * ROW;
+  const full = COL[2] - COL[0];
+  const half = COL[1] - COL[0];
+  const sexWidth = 15.2;
+  const fields: Field[] = [
+    // Zone I, after the header: fields 03, 04, 05.
+    {
+      x: COL[0],
+      y: row(0),
+      width: 16,
+      es: 'Tipo',
+      en: 'Type',
+      value: app.documentCode.toUpperCase(),
+    },
+    {
+      x: COL[0] + 16,
+      y: row(0),
+      width: half - 16,
+      es: 'Código',
+      en: 'Code',
+      value: input.mrz.line1.slice(2, 5).replace(/</g, ''),
+    },
+    {
+      x: COL[1],
+      y: row(0),
+      width: half,
+      es: 'Pasaporte N.º',
+      en: 'Passport No.',
+      value: input.documentNumber,
+    },
+    // Zone II: fields 06 to 12.
+    {
+      x: COL[0],
+      y: row(1),
+      width: full,
+      es: 'Apellidos',
+      en: 'Surname',
+      value: upper(app.surname),
+    },
+    {
+      x: COL[0],
+      y: row(2),
+      width: full,
+      es: 'Nombres',
+      en: 'Given names',
+      value: upper(app.givenNames),
+    },
+    {
+      x: COL[0],
+      y: row(3),
+      width: half,
+      es: 'Nacionalidad',
+      en: 'Nationality',
+      value: upper(input.nationalityName ?? app.nationality),
+    },
+    {
+      x: COL[1],
+      y: row(3),
+      width: half,
+      es: 'Fecha de nacimiento',
+      en: 'Date of birth',
+      value: vizDate(app.dateOfBirth),
+    },
+    { x: COL[0], y: row(4), width: sexWidth, es: 'Sexo', en: 'Sex', value: app.sex },
+  ];
+  const place = app.additionalPersonalDetails?.placeOfBirth;
+  if (place)
+    fields.push({
+      x: COL[0] + sexWidth,
+      y: row(4),
+      width: half - sexWidth,
+      es: 'Lugar de nacimiento',
+      en: 'Place of birth',
+      value: upper(place),
+    });
+  if (app.personalNumber)
+    fields.push({
+      x: COL[1],
+      y: row(4),
+      width: half,
+      es: 'N.º personal',
+      en: 'Personal No.',
+      value: upper(app.personalNumber),
+    });
+  // Zone III: fields 14, 15, 16.
+  fields.push(
+    {
+      x: COL[0],
+      y: row(5),
+      width: half,
+      es: 'Fecha de expedición',
+      en: 'Date of issue',
+      value: vizDate(dateOfIssue),
+    },
+    {
+      x: COL[1],
+      y: row(5),
+      width: half,
+      es: 'Autoridad',
+      en: 'Authority',
+      value: upper(authority),
+    },
+    {
+      x: COL[0],
+      y: row(6),
+      width: half,
+      es: 'Fecha de caducidad',
+      en: 'Date of expiry',
+      value: vizDate(app.dateOfExpiry),
+    },
+  );
+
+  const out: string[] = [];
+  const W = TD3_PAGE.width;
+  const H = TD3_PAGE.height;
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}mm" height="${H}mm" viewBox="0 0 ${W} ${H}">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<g font-family="'${DATA_PAGE_FONTS.regular.family}'" font-stretch="condensed" fill="#000">`,
+  );
+
+  // Zone I: header (fields 01, 02) to the right of the portrait, then fields 03-05.
+  out.push('<g id="zone-I">');
+  const headerMid = (COL[0] + COL[2]) / 2;
+  if (input.issuingStateName) {
+    const s = upper(input.issuingStateName);
+    const fit = fitted(s, fonts.bold, SIZE.state, SIZE.minValue, full);
+    out.push(textEl(headerMid, 4.3, s, ' font-weight="bold" text-anchor="middle"', fit));
+  }
+  out.push(
+    `<text x="${n(headerMid)}" y="7.6" text-anchor="middle" font-size="${SIZE.document}">PASAPORTE / <tspan font-style="italic">PASSPORT</tspan></text>`,
+  );
+  for (const f of fields.slice(0, 3)) out.push(fieldEls(f, fonts));
+  out.push('</g>');
+
+  out.push('<g id="zone-II">');
+  for (const f of fields.slice(3, fields.length - 3)) out.push(fieldEls(f, fonts));
+  out.push('</g>', '<g id="zone-III">');
+  for (const f of fields.slice(fields.length - 3)) out.push(fieldEls(f, fonts));
+  out.push('</g>');
+
+  // Zone IV: the signature band between the last row and the MRZ (Figure 7: 12.0 mm).
+  const sigTop = row(7);
+  const mrzTop = H - TD3_PAGE.mrzHeight;
+  out.push(
+    '<g id="zone-IV">',
+    `<text x="${n(COL[0] + 1)}" y="${n(sigTop + 1.9)}" font-size="${SIZE.caption}">Firma del titular / <tspan font-style="italic">Holder's signature</tspan></text>`,
+  );
+  if (signature)
+    out.push(
+      `<image x="${n(COL[0] + 1)}" y="${n(sigTop + 2.6)}" width="${n(full / 2)}" height="${n(mrzTop - sigTop - 3)}" preserveAspectRatio="xMinYMid meet" href="${signature}"/>`,
+    );
+  out.push('</g>');
+
+  // Zone V: the portrait, at most 35 x 45 mm, 2 mm from the left edge, aspect ratio kept.
+  const faceBottom = mrzTop - 14.8; // Figure 7: 14.8 mm between the portrait and the MRZ.
+  out.push(
+    '<g id="zone-V">',
+    `<image x="${TD3_PAGE.margin}" y="${n(faceBottom - 45)}" width="35" height="45" preserveAspectRatio="xMidYMid meet" href="${face}"/>`,
+    '</g>',
+    '</g>',
+  );
+
+  // Zone VII: each MRZ character at its own cell, so the pitch is exact whatever the renderer.
+  out.push(
+    `<g id="zone-VII" font-family="'${DATA_PAGE_FONTS.ocrB.family}'" font-size="${n(mrzFontSize())}" fill="#000">`,
+  );
+  for (const [i, line] of [input.mrz.line1, input.mrz.line2].entries()) {
+    const xs = [...line].map((_, k) => n(mrzCellLeft(k))).join(' ');
+    out.push(`<text x="${xs}" y="${n(mrzBaseline(i as 0 | 1))}">${escapeXml(line)}</text>`);
+  }
+  out.push('</g>', '</svg>');
+  return out.join('\n') + '\n';
+}
+
+/** The MRZ zone alone (Zone VII at its place on a blank page), for the camera's glyph templates. */
+export function mrzOnlySvg(lines: [string, string]): string {
+  const W = TD3_PAGE.width;
+  const H = TD3_PAGE.height;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}mm" height="${H}mm" viewBox="0 0 ${W} ${H}">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<g font-family="'${DATA_PAGE_FONTS.ocrB.family}'" font-size="${n(mrzFontSize())}">`,
+  ];
+  for (const [i, line] of lines.entries()) {
+    if (!MRZ_CHARS.test(line))
+      throw new DataPageError([`mrz line ${i + 1}: characters outside A-Z, 0-9, <`]);
+    const xs = [...line].map((_, k) => n(mrzCellLeft(k))).join(' ');
+    out.push(`<text x="${xs}" y="${n(mrzBaseline(i as 0 | 1))}">${escapeXml(line)}</text>`);
+  }
+  out.push('</g>', '</svg>');
+  return out.join('\n') + '\n';
+}
