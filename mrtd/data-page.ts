@@ -459,7 +459,7 @@ export function dataPageSvg(input: DataPageInput): string {
   const mrzTop = H - TD3_PAGE.mrzHeight;
   out.push(
     '<g id="zone-IV">',
-    `<text x="${n(COL[0] + 1)}" y="${n(sigTop + 1.9)}" font-size="${SIZE.caption}">Firma del titular / <tspan font-style="italic">Holder's signature</tspan></text>`,
+    `<text x="${n(COL[0] + 1)}" y="${n(sigTop + 1.9)}" font-size="${SIZE.caption}">Firma del titular / <tspan font-style="italic">${escapeXml("Holder's signature")}</tspan></text>`,
   );
   if (signature)
     out.push(

@@ -128,8 +128,8 @@ function zoneGray(
   return { width, height, gray };
 }
 
-/** A small deterministic generator (mulberry32) for the dropped dots of a fade. */
-function random(seed: number): () => number {
+/** A small deterministic generator (mulberry32): floats in [0, 1) from a seed. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -179,7 +179,7 @@ export function degradeZone(
   }
   const fade = Math.min(1, Math.max(0, faults.fade ?? 0));
   if (fade > 0) {
-    const rnd = random(faults.seed ?? 1);
+    const rnd = seededRandom(faults.seed ?? 1);
     for (let i = 0; i < g.length; i++) {
       const v = g[i]!;
       if (v === 255) continue;
@@ -269,18 +269,29 @@ function locate(b: Bitmap, g: Geometry): Line[] | string {
       const r = y * width;
       for (let x = 0; x < width; x++) colInk[x] = colInk[x]! + ink[r + x]!;
     }
-    // Grid phase: the offset whose cell boundaries cross the least ink.
+    // Grid phase: cell boundaries fall in the gaps between characters. Many phases cross no
+    // ink at all; take the middle of the longest (circular) run of least-ink phases, so the
+    // phase does not depend on where the scan starts.
     const p = g.pitch;
-    let bestPhase = 0;
-    let bestCost = Infinity;
-    for (let phase = 0; phase < Math.ceil(p); phase++) {
-      let cost = 0;
-      for (let x = phase; x < width; x += p) cost += colInk[Math.round(x)] ?? 0;
-      if (cost < bestCost) {
-        bestCost = cost;
-        bestPhase = phase;
+    const P = Math.round(p);
+    const cost = new Float64Array(P);
+    for (let phase = 0; phase < P; phase++)
+      for (let x = phase; x < width; x += p) cost[phase]! += colInk[Math.round(x)] ?? 0;
+    let least = Infinity;
+    for (let i = 0; i < P; i++) least = Math.min(least, cost[i]!);
+    const low = (i: number): boolean => cost[((i % P) + P) % P]! <= least + g.cap / 4;
+    let bestStart = 0;
+    let bestLen = 0;
+    for (let i = 0; i < P; i++) {
+      if (!low(i) || low(i - 1)) continue;
+      let len = 0;
+      while (len < P && low(i + len)) len++;
+      if (len > bestLen) {
+        bestLen = len;
+        bestStart = i;
       }
     }
+    const bestPhase = bestLen === 0 || bestLen >= P ? 0 : (bestStart + (bestLen - 1) / 2) % P;
     // The 44 consecutive cells holding the most ink.
     const cells = Math.floor((width - bestPhase) / p);
     const cellInk = new Float64Array(cells);
