@@ -1,8 +1,8 @@
 /**
  * Passive authentication (Doc 9303 Part 11 section 5.1, Part 12): the SOD signature with the
- * Document Signer certificate, the DS certificate against a CSCA, every data group hash, and
- * optionally DG1 against the MRZ printed on the data page. Reports every check; never stops
- * at the first failure.
+ * Document Signer certificate, the DS certificate against a CSCA, every data group hash, the
+ * mandatory files (EF.COM, DG1, DG2) and EF.COM's list, and DG1 against the MRZ printed on the
+ * data page when it is given. Reports every check; never stops at the first failure.
  */
 import { createHash, createPublicKey, timingSafeEqual, verify as nodeVerify } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
@@ -220,7 +220,23 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
       add(`dg.${m[1]}.covered`, false, `${name} is present but the SOD has no hash for it`);
   }
 
-  // EF.COM lists the same data groups.
+  // The mandatory files (Doc 9303 Part 10: EF.COM, DG1 and DG2 in every eMRTD). A missing one
+  // is a failure that names it, never a check quietly skipped.
+  const present = [...input.files.keys()]
+    .map((name) => /^DG(\d+)$/.exec(name))
+    .filter((m) => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+  for (const [id, name, what] of [
+    ['com.present', 'EF.COM', 'the list of data groups'],
+    ['dg1.present', 'DG1', 'the MRZ'],
+    ['dg2.present', 'DG2', 'the face'],
+  ] as const) {
+    const there = input.files.has(name);
+    add(id, there, there ? `${name} is present` : `${name} (${what}) is missing; it is mandatory`);
+  }
+
+  // EF.COM lists the data groups the SOD covers and the files present, no more, no fewer.
   const com = input.files.get('EF.COM');
   if (com) {
     try {
@@ -228,25 +244,28 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
         .decode(com)
         .dataGroups.slice()
         .sort((a, b) => a - b);
-      const ok = listed.join(',') === dataGroups.join(',');
+      const same = (a: number[]): boolean => a.join(',') === listed.join(',');
+      const ok = same(dataGroups) && same(present);
       add(
         'com.dataGroups',
         ok,
         ok
           ? 'EF.COM lists the data groups of the SOD'
-          : `EF.COM lists DG ${listed.join(',')}, SOD has DG ${dataGroups.join(',')}`,
+          : `EF.COM lists DG ${listed.join(',') || 'none'}, the SOD has DG ${dataGroups.join(',') || 'none'}, the files are DG ${present.join(',') || 'none'}`,
       );
     } catch (e) {
       add('com.dataGroups', false, `EF.COM unreadable: ${(e as Error).message}`);
     }
   }
 
-  // DG1: a valid MRZ, equal to the printed one when given.
+  // DG1: a valid MRZ, equal to the printed one when given. Without a readable DG1 the printed
+  // MRZ has nothing to agree with: that fails too.
   const d1 = input.files.get('DG1');
+  let chipMrz: string | undefined;
   if (d1) {
     try {
-      const mrz = dg1.decode(d1);
-      const parsed = parseTd3(mrz);
+      chipMrz = dg1.decode(d1);
+      const parsed = parseTd3(chipMrz);
       add(
         'dg1.mrz',
         parsed.valid,
@@ -254,17 +273,21 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
           ? 'DG1 holds a valid TD3 MRZ'
           : `DG1 MRZ fails: ${[...parsed.problems, ...parsed.checks.filter((c) => !c.ok).map((c) => `${c.name} check digit`)].join(', ')}`,
       );
-      if (input.printedMrz !== undefined) {
-        const printed = input.printedMrz.replace(/\r?\n/g, '').trim();
-        add(
-          'dg1.printed',
-          printed === mrz,
-          printed === mrz ? 'DG1 equals the printed MRZ' : 'DG1 differs from the printed MRZ',
-        );
-      }
     } catch (e) {
       add('dg1.mrz', false, `DG1 unreadable: ${(e as Error).message}`);
     }
+  }
+  if (input.printedMrz !== undefined) {
+    const printed = input.printedMrz.replace(/\r?\n/g, '').trim();
+    add(
+      'dg1.printed',
+      chipMrz !== undefined && printed === chipMrz,
+      chipMrz === undefined
+        ? 'no readable DG1 to compare the printed MRZ with'
+        : printed === chipMrz
+          ? 'DG1 equals the printed MRZ'
+          : 'DG1 differs from the printed MRZ',
+    );
   }
 
   return report({ documentSigner: ds?.subject, hashAlgorithm: sod.hash, dataGroups });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,8 @@ import { dg1, dg11, dg12, dg14, dg15, dg2, dg7, efCardAccess, efCom, OID } from 
 import { passiveAuthentication } from './passive-auth.ts';
 import { createTestPki } from './pki.ts';
 import { PemKeySigner } from './signer.ts';
-import { parseSod } from './sod.ts';
+import { parseSod, signSod } from './sod.ts';
+import { crossCheckHashes, readLdsSecurityObject } from '../test/helpers/lds-security-object.ts';
 
 const fixtures = join(import.meta.dirname, '../test/fixtures/mrtd');
 const appJson = JSON.parse(readFileSync(join(fixtures, 'application.json'), 'utf8')) as unknown;
@@ -26,11 +27,12 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function opensslVerify(sod: Buffer): string {
+/** Verifies EF.SOD with `openssl cms -verify`; returns the LDSSecurityObject OpenSSL extracts. */
+function opensslVerify(sod: Buffer): Buffer {
   const der = join(dir, `sod-${randomBytes(4).toString('hex')}.der`);
   // Strip the 77 wrapper: what remains is the CMS ContentInfo.
   writeFileSync(der, parseSod(sod).contentInfoDer);
-  return execFileSync(
+  execFileSync(
     'openssl',
     [
       'cms',
@@ -48,6 +50,17 @@ function opensslVerify(sod: Buffer): string {
     ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  return readFileSync(der + '.lso');
+}
+
+/** What `openssl cms -verify` says when it refuses EF.SOD (throws if it accepts it). */
+function opensslRefusal(sod: Buffer): string {
+  try {
+    opensslVerify(sod);
+  } catch (e) {
+    return String((e as { stderr?: string }).stderr);
+  }
+  throw new Error('OpenSSL accepted the SOD');
 }
 
 describe('LDS build, SOD signing and passive authentication', () => {
@@ -119,7 +132,15 @@ describe('LDS build, SOD signing and passive authentication', () => {
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.dataGroups).toEqual([1, 2, 7, 11, 12, 14, 15]);
-    expect(() => opensslVerify(f('EF.SOD'))).not.toThrow();
+    // OpenSSL checks the signature; its extracted LDSSecurityObject, read by a DER walk of the
+    // test's own, hashes every data group file as node:crypto does, and only those.
+    const lso = readLdsSecurityObject(opensslVerify(f('EF.SOD')));
+    expect([lso.version, lso.hash, [...lso.hashes.keys()]]).toEqual([
+      0,
+      'sha256',
+      [1, 2, 7, 11, 12, 14, 15],
+    ]);
+    expect(crossCheckHashes(lso, lds.files)).toEqual([]);
 
     // Active Authentication with the DG15 key.
     const challenge = randomBytes(8);
@@ -162,7 +183,93 @@ describe('LDS build, SOD signing and passive authentication', () => {
       cscas: [pki.csca.certificatePem],
     });
     expect(r2.checks.filter((c) => !c.ok).map((c) => c.id)).toEqual(['sod.signature']);
-    expect(() => opensslVerify(sod)).toThrow();
+    // OpenSSL names the signature, not the content digest.
+    const sigRefusal = opensslRefusal(sod);
+    expect(sigRefusal).toMatch(/CMS_SignerInfo_verify:verification failure/);
+    expect(sigRefusal).not.toMatch(/content verify error/);
+
+    // One byte of DG2's hash inside the signed content: the messageDigest no longer matches,
+    // DG2 no longer matches its recorded hash, and OpenSSL names the content digest.
+    const lsoTampered = Buffer.from(lds.files.get('EF.SOD')!);
+    const dg2Hash = createHash('sha384').update(lds.files.get('DG2')!).digest();
+    const hashAt = lsoTampered.indexOf(dg2Hash);
+    expect(hashAt).toBeGreaterThan(0);
+    lsoTampered[hashAt] = lsoTampered[hashAt]! ^ 1;
+    const r3 = await passiveAuthentication({
+      files: new Map([...lds.files, ['EF.SOD', lsoTampered]]),
+      cscas: [pki.csca.certificatePem],
+    });
+    expect(r3.checks.filter((c) => !c.ok).map((c) => c.id)).toEqual([
+      'sod.messageDigest',
+      'dg.2.hash',
+    ]);
+    const contentRefusal = opensslRefusal(lsoTampered);
+    expect(contentRefusal).toMatch(/CMS_SignerInfo_verify_content:verification failure/);
+    expect(contentRefusal).toMatch(/content verify error/);
+  });
+
+  it('fails an LDS without DG1, DG2 or EF.COM, naming the missing file, and a printed MRZ with no DG1', async () => {
+    const full = buildLds(parseApplication(appJson), { face });
+    const signer = new PemKeySigner(pki.ds.privateKeyPem);
+    // A consistent LDS that leaves data groups out: the SOD, EF.COM and the files all agree.
+    const signedWithout = async (...drop: number[]): Promise<Map<string, Uint8Array>> => {
+      const groups = new Map([...full.dataGroups].filter(([n]) => !drop.includes(n)));
+      const files = new Map<string, Uint8Array>([...groups].map(([n, b]) => [`DG${n}`, b]));
+      files.set(
+        'EF.COM',
+        efCom.encode({
+          ldsVersion: '0107',
+          unicodeVersion: '040000',
+          dataGroups: [...groups.keys()],
+        }),
+      );
+      files.set('EF.SOD', await signSod(groups, { signer, dsCertificate: pki.ds.certificateDer }));
+      return files;
+    };
+    const failures = async (
+      files: Map<string, Uint8Array>,
+      printedMrz?: string,
+    ): Promise<Record<string, string>> => {
+      const r = await passiveAuthentication({
+        files,
+        cscas: [pki.csca.certificatePem],
+        printedMrz,
+      });
+      const failed = r.checks.filter((c) => !c.ok);
+      expect(r.ok).toBe(failed.length === 0);
+      return Object.fromEntries(failed.map((c) => [c.id, c.detail]));
+    };
+    const bogus =
+      'P<UTOBOGUS<<NOBODY<<<<<<<<<<<<<<<<<<<<<<<<<<\nX000000000UTO0001010M3001010<<<<<<<<<<<<<<00';
+
+    const noDg1 = await signedWithout(1);
+    expect(await failures(noDg1, bogus)).toEqual({
+      'dg1.present': 'DG1 (the MRZ) is missing; it is mandatory',
+      'dg1.printed': 'no readable DG1 to compare the printed MRZ with',
+    });
+    expect(await failures(noDg1)).toEqual({
+      'dg1.present': 'DG1 (the MRZ) is missing; it is mandatory',
+    });
+    expect(await failures(await signedWithout(2), full.mrz)).toEqual({
+      'dg2.present': 'DG2 (the face) is missing; it is mandatory',
+    });
+    const noCom = await signedWithout();
+    noCom.delete('EF.COM');
+    expect(await failures(noCom, full.mrz)).toEqual({
+      'com.present': 'EF.COM (the list of data groups) is missing; it is mandatory',
+    });
+    // The complete LDS passes, with the printed MRZ equal to DG1.
+    expect(await failures(await signedWithout(), full.mrz)).toEqual({});
+    // EF.COM and the SOD list DG1 but its file is gone: the hash, the file and EF.COM's list.
+    const lost = await signedWithout();
+    lost.delete('DG1');
+    expect(await failures(lost, full.mrz)).toEqual({
+      'dg.1.hash': 'DG1 is in the SOD but its file is missing',
+      'dg1.present': 'DG1 (the MRZ) is missing; it is mandatory',
+      'com.dataGroups':
+        'EF.COM lists DG 1,2,11,12, the SOD has DG 1,2,11,12, the files are DG 2,11,12',
+      'dg1.printed': 'no readable DG1 to compare the printed MRZ with',
+    });
   });
 
   it('refuses to sign with a key that is not the Document Signer certificate key', async () => {
@@ -212,7 +319,9 @@ describe('LDS build, SOD signing and passive authentication', () => {
     expect(
       (await passiveAuthentication({ files: lds.files, cscas: [pki.csca.certificatePem] })).ok,
     ).toBe(true);
-    expect(() => opensslVerify(lds.files.get('EF.SOD')!)).not.toThrow();
+    expect(
+      crossCheckHashes(readLdsSecurityObject(opensslVerify(lds.files.get('EF.SOD')!)), lds.files),
+    ).toEqual([]);
     const challenge = randomBytes(8);
     expect(
       aaVerify(dg15.decode(lds.files.get('DG15')!), challenge, aaSign(rsa.privateKey, challenge)),

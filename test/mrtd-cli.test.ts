@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import {
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
@@ -11,8 +13,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dg1, dg2, parseSod } from '../mrtd/index.ts';
+import { dg1, dg2, efCom, parseSod, PemKeySigner, signSod } from '../mrtd/index.ts';
 import { runCli } from './helpers/cli.ts';
+import { crossCheckHashes, readLdsSecurityObject } from './helpers/lds-security-object.ts';
 
 const fixtures = join(import.meta.dirname, 'fixtures/mrtd');
 const application = join(fixtures, 'application.json');
@@ -180,10 +183,20 @@ describe('station lds build and verify', () => {
         '-purpose',
         'any',
         '-out',
-        '/dev/null',
+        join(dir, 'lso.der'),
       ],
       { stdio: 'pipe' },
     );
+    // The security object OpenSSL verified, read by the test's own DER walk, hashes each file
+    // on disk as node:crypto does, and no other.
+    const lso = readLdsSecurityObject(readFileSync(join(dir, 'lso.der')));
+    const onDisk = new Map(
+      readdirSync(out)
+        .filter((n) => n.endsWith('.bin'))
+        .map((n) => [n.slice(0, -4), readFileSync(join(out, n))] as const),
+    );
+    expect([lso.hash, [...lso.hashes.keys()]]).toEqual(['sha256', [1, 2, 7, 11, 12, 15]]);
+    expect(crossCheckHashes(lso, onDisk)).toEqual([]);
 
     // A changed DG1 and the printed MRZ of someone else.
     const tampered = join(dir, 'tampered');
@@ -224,6 +237,63 @@ describe('station lds build and verify', () => {
       'dg.1.hash',
       'dg1.printed',
     ]);
+  });
+
+  it('fails an LDS that leaves out DG1 or EF.COM, whatever printed MRZ is given', async () => {
+    const full = join(dir, 'full');
+    const build = await runCli([
+      'lds',
+      'build',
+      '--application',
+      application,
+      '--out',
+      full,
+      '--ds-cert',
+      join(pki, 'ds.crt'),
+      '--ds-key',
+      join(pki, 'ds.key'),
+    ]);
+    expect(build.code).toBe(0);
+    // Re-signed by the same Document Signer over DG2 only, with an EF.COM that agrees: every
+    // hash and the signature are right, but there is no MRZ on the chip.
+    const noDg1 = join(dir, 'no-dg1');
+    mkdirSync(noDg1);
+    const dg2Bytes = readFileSync(join(full, 'DG2.bin'));
+    writeFileSync(join(noDg1, 'DG2.bin'), dg2Bytes);
+    writeFileSync(
+      join(noDg1, 'EF.COM.bin'),
+      efCom.encode({ ldsVersion: '0107', unicodeVersion: '040000', dataGroups: [2] }),
+    );
+    const dsDer = new X509Certificate(readFileSync(join(pki, 'ds.crt'))).raw;
+    writeFileSync(
+      join(noDg1, 'EF.SOD.bin'),
+      await signSod(new Map([[2, dg2Bytes]]), {
+        signer: new PemKeySigner(readFileSync(join(pki, 'ds.key'), 'utf8')),
+        dsCertificate: dsDer,
+      }),
+    );
+    writeFileSync(
+      join(dir, 'bogus.mrz'),
+      'P<UTOBOGUS<<NOBODY<<<<<<<<<<<<<<<<<<<<<<<<<<\nX000000000UTO0001010M3001010<<<<<<<<<<<<<<00\n',
+    );
+    const verify = (d: string, ...extra: string[]): ReturnType<typeof runCli> =>
+      runCli(['lds', 'verify', d, '--csca', join(pki, 'csca.crt'), ...extra]);
+    const r = await verify(noDg1, '--mrz', join(dir, 'bogus.mrz'));
+    expect(r.code).toBe(1);
+    expect(r.out.filter((l) => l.startsWith('FAIL'))).toEqual([
+      'FAIL dg1.present        DG1 (the MRZ) is missing; it is mandatory',
+      'FAIL dg1.printed        no readable DG1 to compare the printed MRZ with',
+    ]);
+    expect(r.out.at(-1)).toBe('passive authentication: FAILED');
+
+    // Without EF.COM: named as missing.
+    const noCom = join(dir, 'no-com');
+    execFileSync('cp', ['-r', full, noCom]);
+    rmSync(join(noCom, 'EF.COM.bin'));
+    const r2 = await verify(noCom, '--json');
+    expect(r2.code).toBe(1);
+    const report = JSON.parse(r2.stdout) as { checks: { id: string; ok: boolean }[] };
+    expect(report.checks.filter((c) => !c.ok).map((c) => c.id)).toEqual(['com.present']);
   });
 
   it('writes nothing for an invalid application or a bad image', async () => {

@@ -21,6 +21,7 @@ import {
   signLds,
 } from '../mrtd/index.ts';
 import { runCli } from './helpers/cli.ts';
+import { crossCheckHashes, readLdsSecurityObject } from './helpers/lds-security-object.ts';
 import { createSoftHsmToken, type SoftHsmToken } from './helpers/softhsm.ts';
 
 const fixtures = join(import.meta.dirname, 'fixtures/mrtd');
@@ -123,10 +124,13 @@ describe('Document Signer key on SoftHSM2', () => {
       ],
       { stdio: 'pipe' },
     );
-    // The verified content is the LDSSecurityObject we put in.
-    expect(
-      readFileSync(join(dir, 'lso.der')).equals(parseSod(lds.files.get('EF.SOD')!).content),
-    ).toBe(true);
+    // The verified content is the LDSSecurityObject we put in, and read by the test's own DER
+    // walk it hashes every data group file as node:crypto does.
+    const lsoDer = readFileSync(join(dir, 'lso.der'));
+    expect(lsoDer.equals(parseSod(lds.files.get('EF.SOD')!).content)).toBe(true);
+    const lso = readLdsSecurityObject(lsoDer);
+    expect([lso.hash, [...lso.hashes.keys()]]).toEqual(['sha256', [...lds.dataGroups.keys()]]);
+    expect(crossCheckHashes(lso, lds.files)).toEqual([]);
   });
 
   it('refuses a wrong PIN and an unknown key label with clear errors', () => {

@@ -208,11 +208,11 @@ export function register(program: Command, ctx: CliContext): void {
   lds
     .command('verify')
     .description(
-      'passive authentication of an LDS directory: SOD signature, DS certificate, every hash, DG1',
+      'passive authentication of an LDS directory: SOD signature, DS certificate, every hash, the mandatory files (EF.COM, DG1, DG2), DG1 against the printed MRZ',
     )
     .argument('<dir>', 'directory with EF.COM.bin, DG1.bin, ..., EF.SOD.bin')
     .requiredOption('--csca <crt>', 'trusted CSCA certificate (PEM or DER)')
-    .option('--mrz <file>', 'the MRZ read from the printed page (two lines), compared with DG1')
+    .option('--mrz <file>', 'the MRZ read from the printed page (two lines); must equal DG1')
     .option('--json', 'machine-readable report')
     .action(async (dir: string, opts: { csca: string; mrz?: string; json?: boolean }) => {
       let names: string[];
