@@ -7,6 +7,7 @@
  */
 import { EncoderClient } from '../drivers/encoder.ts';
 import { Link } from '../drivers/link.ts';
+import { claimPermitAuthority } from '../drivers/permit.ts';
 import { commandName } from '../drivers/protocol.ts';
 import { SerialTransport } from '../drivers/serial.ts';
 import {
@@ -17,6 +18,9 @@ import {
 } from '../simulator/index.ts';
 
 const runs = Number(process.argv[2] ?? 5);
+// A drivers-only benchmark: no station (and no device gate) runs in this process, so it holds
+// the permit authority itself to move booklets and write chips.
+const permits = claimPermitAuthority();
 const SIZE = 32768;
 const wireSeconds = (SIZE * 10) / 115200;
 
@@ -33,13 +37,18 @@ async function measure(profile: ChipProfileName): Promise<number[]> {
   const link = new Link(transport, { commandName });
   await link.hello();
   const enc = new EncoderClient(link);
+  const permit = permits.mint({
+    purpose: 'link benchmark',
+    operations: ['FEED', 'MOVE_TO_ENCODER', 'CHIP_WRITE', 'EJECT'],
+    links: [link],
+  });
   const data = Buffer.alloc(SIZE);
   for (let i = 0; i < SIZE; i++) data[i] = (i * 31) & 0xff;
   const times: number[] = [];
   try {
     for (let r = 0; r < runs; r++) {
-      await link.request(0x10, Buffer.alloc(0), { timeoutMs: 5000 }); // FEED
-      await link.request(0x12, Buffer.alloc(0), { timeoutMs: 5000 }); // MOVE_TO_ENCODER
+      await link.request(0x10, Buffer.alloc(0), { timeoutMs: 5000, permit }); // FEED
+      await link.request(0x12, Buffer.alloc(0), { timeoutMs: 5000, permit }); // MOVE_TO_ENCODER
       await enc.field(true);
       await enc.detectChip();
       await enc.selectApplication(EMRTD_AID);
@@ -54,18 +63,19 @@ async function measure(profile: ChipProfileName): Promise<number[]> {
             data: Buffer.from(`620880024000830201${fid.toString(16).slice(-2)}`, 'hex'),
           },
           'CREATE FILE',
+          permit,
         );
       }
       const t0 = performance.now();
       await enc.selectFile(0x0102);
-      await enc.updateBinary(0, data.subarray(0, SIZE / 2));
+      await enc.updateBinary(0, data.subarray(0, SIZE / 2), permit);
       await enc.selectFile(0x0103);
-      await enc.updateBinary(0, data.subarray(SIZE / 2));
+      await enc.updateBinary(0, data.subarray(SIZE / 2), permit);
       times.push((performance.now() - t0) / 1000);
       const chip = sim.device.current?.chip;
       const written = Buffer.concat([chip!.readFile(0x0102)!, chip!.readFile(0x0103)!]);
       if (!written.equals(data)) throw new Error('chip content differs from what was written');
-      await link.request(0x15, Buffer.from([0]), { timeoutMs: 5000 }); // EJECT
+      await link.request(0x15, Buffer.from([0]), { timeoutMs: 5000, permit }); // EJECT
     }
   } finally {
     await link.close();

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Link } from './link.ts';
+import type { DevicePermit } from './permit.ts';
 import {
   Command,
   commandName,
@@ -87,10 +88,21 @@ export class DeviceClient extends EventEmitter {
     this.link.off('event', this.onEvent);
   }
 
-  /** Sends a command; resolves with the payload of an OK answer, throws DeviceError otherwise. */
-  async call(name: CommandName, payload: Buffer = Buffer.alloc(0)): Promise<Buffer> {
+  /**
+   * Sends a command; resolves with the payload of an OK answer, throws DeviceError otherwise.
+   * A command that moves, prints on or writes to a booklet needs a permit (drivers/permit.ts):
+   * without one the link refuses it with PermitError before anything is sent.
+   */
+  async call(
+    name: CommandName,
+    payload: Buffer = Buffer.alloc(0),
+    permit?: DevicePermit,
+  ): Promise<Buffer> {
     const code = Command[name];
-    const res = await this.link.request(code, payload, { timeoutMs: this.timeouts[name] });
+    const res = await this.link.request(code, payload, {
+      timeoutMs: this.timeouts[name],
+      ...(permit ? { permit } : {}),
+    });
     if (res.status !== Status.OK)
       throw new DeviceError(
         commandName(code),

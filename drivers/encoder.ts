@@ -10,7 +10,8 @@ import {
 import { DeviceClient, type ClientOptions } from './device-client.ts';
 import type { Link } from './link.ts';
 import { MAX_PAYLOAD } from './frame.ts';
-import { ChipTag, decodeTlv } from './protocol.ts';
+import { checkCommand, type DevicePermit } from './permit.ts';
+import { ChipTag, Command, decodeTlv } from './protocol.ts';
 
 export interface ChipInfo {
   uid: Buffer;
@@ -49,7 +50,11 @@ export interface EncoderOptions extends ClientOptions {
 
 const MAX_GET_RESPONSE = 256;
 
-/** The contactless chip encoder: RF field, chip detection and APDU exchange. */
+/**
+ * The contactless chip encoder: RF field, chip detection and APDU exchange. Reading (SELECT,
+ * READ BINARY, GET DATA) is free; an APDU that authenticates or writes needs a DevicePermit
+ * (drivers/permit.ts) from the station's device gate, or the link refuses it unsent.
+ */
 export class EncoderClient extends DeviceClient {
   private chip: ChipInfo | undefined;
   private wrapper: ApduWrapper | undefined;
@@ -92,8 +97,8 @@ export class EncoderClient extends DeviceClient {
   }
 
   /** Sends raw APDU bytes and returns the raw response (no case handling). */
-  async transmit(apdu: Buffer): Promise<Buffer> {
-    const res = await this.call('TRANSCEIVE', apdu);
+  async transmit(apdu: Buffer, permit?: DevicePermit): Promise<Buffer> {
+    const res = await this.call('TRANSCEIVE', apdu, permit);
     if (res.length < 2) throw new Error(`chip answer of ${res.length} bytes has no status word`);
     return res;
   }
@@ -103,29 +108,33 @@ export class EncoderClient extends DeviceClient {
    * otherwise command chaining (CLA bit 0x10) and GET RESPONSE; 61xx collects the rest of the
    * answer, 6Cxx resends with the Le the chip asked for.
    */
-  async transceive(apdu: Apdu): Promise<ApduResponse> {
+  async transceive(apdu: Apdu, permit?: DevicePermit): Promise<ApduResponse> {
     const chip = this.requireChip();
+    // Refuse before wrapping: a refused command must not move the secure channel's counters.
+    // (The instruction byte, which decides what is guarded, is the same wrapped or not.)
+    const header = Buffer.from([apdu.cla, apdu.ins, apdu.p1, apdu.p2]);
+    checkCommand(this.link, Command.TRANSCEIVE, header, permit);
     const cmd = this.wrapper ? this.wrapper.wrap(apdu) : apdu;
     let res: ApduResponse;
     if (needsExtended(cmd) && chip.extendedLength) {
-      res = decodeResponse(await this.transmit(encodeApdu(cmd, true)));
+      res = decodeResponse(await this.transmit(encodeApdu(cmd, true), permit));
       if (res.sw === 0x6700) {
         // The chip does not take extended fields after all: fall back for the rest of the session.
         chip.extendedLength = false;
-        res = await this.sendShort(cmd);
+        res = await this.sendShort(cmd, permit);
       }
-    } else res = await this.sendShort(cmd);
+    } else res = await this.sendShort(cmd, permit);
     if ((res.sw & 0xff00) === 0x6c00) {
       const le = res.sw & 0xff || 256;
-      res = decodeResponse(await this.transmit(encodeApdu({ ...cmd, le }, false)));
+      res = decodeResponse(await this.transmit(encodeApdu({ ...cmd, le }, false), permit));
     }
     res = await this.collect(res, cmd.cla);
     return this.wrapper ? this.wrapper.unwrap(res) : res;
   }
 
   /** transceive(), throwing ApduError unless the status word is 9000. */
-  async transceiveOk(apdu: Apdu, what: string): Promise<Buffer> {
-    const r = await this.transceive(apdu);
+  async transceiveOk(apdu: Apdu, what: string, permit?: DevicePermit): Promise<Buffer> {
+    const r = await this.transceive(apdu, permit);
     if (r.sw !== 0x9000) throw new ApduError(r.sw, what);
     return r.data;
   }
@@ -175,7 +184,7 @@ export class EncoderClient extends DeviceClient {
    * the chip and link allow, several commands in flight at once (the encoder runs them in order).
    * Throws ApduError naming the first chunk that failed.
    */
-  async updateBinary(offset: number, data: Buffer): Promise<void> {
+  async updateBinary(offset: number, data: Buffer, permit: DevicePermit): Promise<void> {
     if (offset < 0 || offset + data.length - 1 > 0x7fff)
       throw new RangeError(`UPDATE BINARY range ${offset}+${data.length} exceeds offset 32767`);
     const chip = this.requireChip();
@@ -187,6 +196,7 @@ export class EncoderClient extends DeviceClient {
         await this.transceiveOk(
           { cla: 0, ins: 0xd6, p1: pos >> 8, p2: pos & 0xff, data: data.subarray(p, p + step) },
           `UPDATE BINARY at ${pos}`,
+          permit,
         );
       }
       return;
@@ -203,6 +213,7 @@ export class EncoderClient extends DeviceClient {
             { cla: 0, ins: 0xd6, p1: c.pos >> 8, p2: c.pos & 0xff, data: c.data },
             extended && c.data.length > 255,
           ),
+          permit,
         ),
       ),
     );
@@ -220,7 +231,7 @@ export class EncoderClient extends DeviceClient {
     }
     if (retry.length) {
       chip.extendedLength = false;
-      for (const c of retry) await this.updateBinary(c.pos, c.data);
+      for (const c of retry) await this.updateBinary(c.pos, c.data, permit);
     }
   }
 
@@ -229,13 +240,13 @@ export class EncoderClient extends DeviceClient {
     return this.chip;
   }
 
-  private async sendShort(cmd: Apdu): Promise<ApduResponse> {
+  private async sendShort(cmd: Apdu, permit?: DevicePermit): Promise<ApduResponse> {
     const data = cmd.data ?? Buffer.alloc(0);
     const le = cmd.le === undefined ? undefined : Math.min(cmd.le, 256);
     if (data.length <= 255) {
       const short: Apdu = { ...cmd };
       if (le !== undefined) short.le = le;
-      return decodeResponse(await this.transmit(encodeApdu(short, false)));
+      return decodeResponse(await this.transmit(encodeApdu(short, false), permit));
     }
     // Command chaining: every part but the last has CLA bit 0x10.
     const parts = Math.ceil(data.length / this.maxShortData);
@@ -244,6 +255,7 @@ export class EncoderClient extends DeviceClient {
       const r = decodeResponse(
         await this.transmit(
           encodeApdu({ ...cmd, cla: cmd.cla | 0x10, data: part, le: undefined }, false),
+          permit,
         ),
       );
       if (r.sw !== 0x9000) return r;
@@ -251,7 +263,7 @@ export class EncoderClient extends DeviceClient {
     const last: Apdu = { ...cmd, data: data.subarray((parts - 1) * this.maxShortData) };
     if (le !== undefined) last.le = le;
     else delete last.le;
-    return decodeResponse(await this.transmit(encodeApdu(last, false)));
+    return decodeResponse(await this.transmit(encodeApdu(last, false), permit));
   }
 
   private async collect(first: ApduResponse, cla: number): Promise<ApduResponse> {

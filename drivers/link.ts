@@ -7,6 +7,7 @@ import {
   type CorruptFrame,
   type Frame,
 } from './frame.ts';
+import { admitCommand, type DevicePermit } from './permit.ts';
 import type { CloseInfo, Transport } from './transport.ts';
 
 /** Frame TYPE values (docs/protocol.md). */
@@ -61,6 +62,11 @@ export interface LinkOptions {
 export interface RequestOptions {
   /** Time allowed for the response after the command is acknowledged. */
   timeoutMs?: number;
+  /**
+   * Required for a command that moves, prints on or writes to a booklet (drivers/permit.ts);
+   * without a live permit for it the command is refused before anything is queued.
+   */
+  permit?: DevicePermit;
 }
 
 interface Outstanding {
@@ -100,121 +106,140 @@ const DUP_MEMORY = 64;
  * Events: `event` (code, payload), `frame` (TraceEntry), `close` (CloseInfo), `warning` (string).
  */
 export class Link extends EventEmitter {
-  private parser: FrameParser;
-  private seq = 0;
-  private readonly window: number;
-  private readonly maxRetransmissions: number;
-  private readonly ackTimeoutMs: number;
-  private readonly defaultTimeoutMs: number;
-  private readonly outstanding = new Map<number, Outstanding>();
-  private readonly queue: Outstanding[] = [];
-  private readonly pending = new Map<number, PendingRequest>();
-  private readonly recent: number[] = [];
-  private wireFreeAt = 0;
-  private lastBlindNak = 0;
-  private inSession = true;
-  private handler: CommandHandler | undefined;
-  private handlerChain: Promise<void> = Promise.resolve();
-  private closed = false;
-  private closeInfo: CloseInfo | undefined;
-  private readonly history: TraceEntry[] = [];
+  #parser: FrameParser;
+  #seq = 0;
+  readonly #window: number;
+  readonly #maxRetransmissions: number;
+  readonly #ackTimeoutMs: number;
+  readonly #defaultTimeoutMs: number;
+  readonly #outstanding = new Map<number, Outstanding>();
+  readonly #queue: Outstanding[] = [];
+  readonly #pending = new Map<number, PendingRequest>();
+  readonly #recent: number[] = [];
+  #wireFreeAt = 0;
+  #lastBlindNak = 0;
+  #inSession = true;
+  #handler: CommandHandler | undefined;
+  #handlerChain: Promise<void> = Promise.resolve();
+  #closed = false;
+  #closeInfo: CloseInfo | undefined;
+  readonly #history: TraceEntry[] = [];
   /** Device side: whether a station said HELLO since the last failure. */
   peerPresent = false;
-  private readonly onData = (d: Buffer): void => {
-    this.parser.write(d);
+  readonly #onData = (d: Buffer): void => {
+    this.#parser.write(d);
   };
-  private readonly onClose = (info: CloseInfo): void => this.handleClose(info);
-  private readonly onWarning = (w: string): void => {
+  readonly #onClose = (info: CloseInfo): void => this.#handleClose(info);
+  readonly #onWarning = (w: string): void => {
     this.emit('warning', w);
   };
-  private readonly onLost = (w: string): void => {
-    this.parser.resetDecoder();
+  readonly #onLost = (w: string): void => {
+    this.#parser.resetDecoder();
     this.emit('warning', w);
-    this.sendNak(undefined);
+    this.#sendNak(undefined);
   };
 
-  constructor(
-    readonly transport: Transport,
-    private readonly opts: LinkOptions = {},
-  ) {
+  readonly #transport: Transport;
+  readonly #opts: LinkOptions;
+
+  constructor(transport: Transport, opts: LinkOptions = {}) {
     super();
-    this.window = Math.max(1, Math.min(opts.window ?? 8, 100));
-    this.maxRetransmissions = opts.maxRetransmissions ?? 4;
-    this.ackTimeoutMs = opts.ackTimeoutMs ?? 400;
-    this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 2000;
-    this.parser = this.makeParser();
-    transport.on('data', this.onData);
-    transport.on('close', this.onClose);
-    transport.on('warning', this.onWarning);
-    transport.on('lost', this.onLost);
+    this.#transport = transport;
+    this.#opts = opts;
+    this.#window = Math.max(1, Math.min(opts.window ?? 8, 100));
+    this.#maxRetransmissions = opts.maxRetransmissions ?? 4;
+    this.#ackTimeoutMs = opts.ackTimeoutMs ?? 400;
+    this.#defaultTimeoutMs = opts.defaultTimeoutMs ?? 2000;
+    this.#parser = this.#makeParser();
+    transport.on('data', this.#onData);
+    transport.on('close', this.#onClose);
+    transport.on('warning', this.#onWarning);
+    transport.on('lost', this.#onLost);
     if (!transport.isOpen) {
-      this.closed = true;
-      this.closeInfo = { disconnected: false };
+      this.#closed = true;
+      this.#closeInfo = { disconnected: false };
     }
   }
 
   get isOpen(): boolean {
-    return !this.closed;
+    return !this.#closed;
+  }
+
+  /**
+   * The transport's description (e.g. the port path). The transport itself stays private to the
+   * link, so frames reach the wire only through request(), where permits are checked.
+   */
+  get description(): string {
+    return this.#transport.description;
   }
 
   /** The last lines of the conversation (oldest first). */
   recentHistory(): TraceEntry[] {
-    return [...this.history];
+    return [...this.#history];
   }
 
   /** Device side: how incoming commands are answered (one at a time, in order). */
   setCommandHandler(handler: CommandHandler): void {
-    this.handler = handler;
+    this.#handler = handler;
   }
 
   /** Station side: announces a new session so the peer forgets old sequence numbers. */
   async hello(): Promise<void> {
     // Whatever arrives before the HELLO is acknowledged was sent to an earlier session (bytes
     // left in the port's buffer): acknowledge it so the device stops resending, act on nothing.
-    this.inSession = false;
-    await this.sendReliable(FrameType.HELLO, 0, Buffer.alloc(0));
+    this.#inSession = false;
+    await this.#sendReliable(FrameType.HELLO, 0, Buffer.alloc(0));
   }
 
-  /** Sends a command and waits for its response. Rejects with LinkError, never a false success. */
+  /**
+   * Sends a command and waits for its response. Rejects with LinkError, never a false success,
+   * or with PermitError (nothing sent) for a guarded command without a live permit.
+   */
   request(
     code: number,
     payload: Buffer = Buffer.alloc(0),
     opts: RequestOptions = {},
   ): Promise<LinkResponse> {
-    if (this.closed) return Promise.reject(this.closedError(code));
+    // Every station-side command frame passes here: this is where the permit is enforced.
+    try {
+      admitCommand(this, code, payload, opts.permit);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    if (this.#closed) return Promise.reject(this.#closedError(code));
     if (payload.length > MAX_PAYLOAD)
       return Promise.reject(
         new LinkError(
           'too-large',
-          `${this.name(code)}: payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD}`,
+          `${this.#name(code)}: payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD}`,
         ),
       );
-    const seq = this.nextSeq();
+    const seq = this.#nextSeq();
     return new Promise<LinkResponse>((resolve, reject) => {
       const req: PendingRequest = {
         code,
-        timeoutMs: opts.timeoutMs ?? this.defaultTimeoutMs,
+        timeoutMs: opts.timeoutMs ?? this.#defaultTimeoutMs,
         timer: undefined,
         resolve,
         reject,
       };
-      this.pending.set(seq, req);
-      this.enqueue(
+      this.#pending.set(seq, req);
+      this.#enqueue(
         { seq, type: FrameType.COMMAND, code, payload },
         () => {
-          if (!this.pending.has(seq)) return;
+          if (!this.#pending.has(seq)) return;
           req.timer = setTimeout(() => {
-            this.pending.delete(seq);
+            this.#pending.delete(seq);
             reject(
               new LinkError(
                 'timeout',
-                `device did not answer ${this.name(code)} within ${req.timeoutMs} ms`,
+                `device did not answer ${this.#name(code)} within ${req.timeoutMs} ms`,
               ),
             );
           }, req.timeoutMs);
         },
         (err) => {
-          if (this.pending.delete(seq)) reject(err);
+          if (this.#pending.delete(seq)) reject(err);
         },
       );
     });
@@ -222,73 +247,73 @@ export class Link extends EventEmitter {
 
   /** Device side: sends an unsolicited event (reliably; dropped if no station is listening). */
   sendEvent(code: number, payload: Buffer = Buffer.alloc(0)): Promise<void> {
-    if (this.closed || !this.peerPresent) return Promise.resolve();
-    return this.sendReliable(FrameType.EVENT, code, payload).catch(() => undefined);
+    if (this.#closed || !this.peerPresent) return Promise.resolve();
+    return this.#sendReliable(FrameType.EVENT, code, payload).catch(() => undefined);
   }
 
   /** Reopens the transport after a disconnect and starts a new session. */
   async reconnect(): Promise<void> {
-    if (!this.transport.isOpen) await this.transport.reopen();
-    this.parser.destroy();
-    this.parser = this.makeParser();
-    this.closed = false;
-    this.closeInfo = undefined;
-    this.recent.length = 0;
-    this.wireFreeAt = 0;
+    if (!this.#transport.isOpen) await this.#transport.reopen();
+    this.#parser.destroy();
+    this.#parser = this.#makeParser();
+    this.#closed = false;
+    this.#closeInfo = undefined;
+    this.#recent.length = 0;
+    this.#wireFreeAt = 0;
     await this.hello();
   }
 
   /** Closes the link and its transport; pending commands fail. */
   async close(): Promise<void> {
-    if (!this.closed) this.failAll({ disconnected: false }, 'closed');
-    this.closed = true;
-    this.transport.off('data', this.onData);
-    this.transport.off('close', this.onClose);
-    this.transport.off('warning', this.onWarning);
-    this.transport.off('lost', this.onLost);
-    this.parser.destroy();
-    await this.transport.close();
+    if (!this.#closed) this.#failAll({ disconnected: false }, 'closed');
+    this.#closed = true;
+    this.#transport.off('data', this.#onData);
+    this.#transport.off('close', this.#onClose);
+    this.#transport.off('warning', this.#onWarning);
+    this.#transport.off('lost', this.#onLost);
+    this.#parser.destroy();
+    await this.#transport.close();
   }
 
-  private makeParser(): FrameParser {
-    const p = new FrameParser({ interByteTimeoutMs: this.opts.interByteTimeoutMs ?? 200 });
-    p.on('data', (f: Frame) => this.handleFrame(f));
+  #makeParser(): FrameParser {
+    const p = new FrameParser({ interByteTimeoutMs: this.#opts.interByteTimeoutMs ?? 200 });
+    p.on('data', (f: Frame) => this.#handleFrame(f));
     p.on('corrupt', (c: CorruptFrame) => {
-      this.trace({ dir: 'bad', corrupt: c, at: Date.now() });
-      if (c.reason === 'bad-crc') this.sendNak(c.seqHint);
-      else this.sendNak(undefined, true);
+      this.#trace({ dir: 'bad', corrupt: c, at: Date.now() });
+      if (c.reason === 'bad-crc') this.#sendNak(c.seqHint);
+      else this.#sendNak(undefined, true);
     });
     p.on('error', () => undefined);
     return p;
   }
 
-  private name(code: number): string {
-    return this.opts.commandName?.(code) ?? `command 0x${code.toString(16).padStart(2, '0')}`;
+  #name(code: number): string {
+    return this.#opts.commandName?.(code) ?? `command 0x${code.toString(16).padStart(2, '0')}`;
   }
 
-  private closedError(code: number): LinkError {
-    const disconnected = this.closeInfo?.disconnected ?? false;
+  #closedError(code: number): LinkError {
+    const disconnected = this.#closeInfo?.disconnected ?? false;
     return new LinkError(
       disconnected ? 'disconnected' : 'closed',
-      `${this.name(code)} not sent: ${disconnected ? 'device disconnected' : 'link is closed'} (${this.transport.description})`,
+      `${this.#name(code)} not sent: ${disconnected ? 'device disconnected' : 'link is closed'} (${this.#transport.description})`,
     );
   }
 
-  private nextSeq(): number {
-    const s = this.seq;
-    this.seq = (this.seq + 1) & 0xff;
+  #nextSeq(): number {
+    const s = this.#seq;
+    this.#seq = (this.#seq + 1) & 0xff;
     return s;
   }
 
-  private sendReliable(type: number, code: number, payload: Buffer): Promise<void> {
-    if (this.closed) return Promise.reject(this.closedError(code));
-    const seq = this.nextSeq();
+  #sendReliable(type: number, code: number, payload: Buffer): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError(code));
+    const seq = this.#nextSeq();
     return new Promise((resolve, reject) =>
-      this.enqueue({ seq, type, code, payload }, resolve, reject),
+      this.#enqueue({ seq, type, code, payload }, resolve, reject),
     );
   }
 
-  private enqueue(frame: Frame, onAcked: () => void, onFailed: (e: LinkError) => void): void {
+  #enqueue(frame: Frame, onAcked: () => void, onFailed: (e: LinkError) => void): void {
     const o: Outstanding = {
       frame,
       bytes: encodeFrame(frame),
@@ -297,127 +322,127 @@ export class Link extends EventEmitter {
       onAcked,
       onFailed,
     };
-    this.queue.push(o);
-    this.pump();
+    this.#queue.push(o);
+    this.#pump();
   }
 
-  private pump(): void {
-    while (!this.closed && this.outstanding.size < this.window && this.queue.length) {
-      const o = this.queue.shift()!;
-      this.outstanding.set(o.frame.seq, o);
-      this.transmit(o);
+  #pump(): void {
+    while (!this.#closed && this.#outstanding.size < this.#window && this.#queue.length) {
+      const o = this.#queue.shift()!;
+      this.#outstanding.set(o.frame.seq, o);
+      this.#transmit(o);
     }
   }
 
   /** When the last queued byte leaves the wire, at the transport's speed. */
-  private wireTime(bytes: number): number {
+  #wireTime(bytes: number): number {
     const now = Date.now();
-    const bps = this.transport.bytesPerSecond;
+    const bps = this.#transport.bytesPerSecond;
     if (!bps) return now;
-    this.wireFreeAt = Math.max(now, this.wireFreeAt) + (bytes * 1000) / bps;
-    return this.wireFreeAt;
+    this.#wireFreeAt = Math.max(now, this.#wireFreeAt) + (bytes * 1000) / bps;
+    return this.#wireFreeAt;
   }
 
-  private transmit(o: Outstanding): void {
+  #transmit(o: Outstanding): void {
     o.attempts++;
     const retransmission = o.attempts > 1;
-    this.trace({ dir: 'tx', frame: o.frame, retransmission, at: Date.now() });
-    this.rawWrite(o.bytes, o.frame);
+    this.#trace({ dir: 'tx', frame: o.frame, retransmission, at: Date.now() });
+    this.#rawWrite(o.bytes, o.frame);
     // The peer may be busy sending a full frame before it can acknowledge.
-    const bps = this.transport.bytesPerSecond;
+    const bps = this.#transport.bytesPerSecond;
     const peerBacklog = bps ? ((MAX_PAYLOAD + FRAME_OVERHEAD) * 1000) / bps : 0;
-    const due = this.wireTime(o.bytes.length) + this.ackTimeoutMs + peerBacklog - Date.now();
+    const due = this.#wireTime(o.bytes.length) + this.#ackTimeoutMs + peerBacklog - Date.now();
     if (o.timer) clearTimeout(o.timer);
-    o.timer = setTimeout(() => this.onAckTimeout(o), Math.max(1, due));
+    o.timer = setTimeout(() => this.#onAckTimeout(o), Math.max(1, due));
   }
 
-  private onAckTimeout(o: Outstanding): void {
-    if (this.outstanding.get(o.frame.seq) !== o) return;
-    if (o.attempts > this.maxRetransmissions) {
-      this.outstanding.delete(o.frame.seq);
+  #onAckTimeout(o: Outstanding): void {
+    if (this.#outstanding.get(o.frame.seq) !== o) return;
+    if (o.attempts > this.#maxRetransmissions) {
+      this.#outstanding.delete(o.frame.seq);
       if (o.frame.type !== FrameType.COMMAND) this.peerPresent = false;
       o.onFailed(
         new LinkError(
           'no-ack',
-          `no acknowledgement for ${o.frame.type === FrameType.COMMAND ? this.name(o.frame.code) : 'frame'} after ${o.attempts} attempts (link stuck on ${this.transport.description})`,
+          `no acknowledgement for ${o.frame.type === FrameType.COMMAND ? this.#name(o.frame.code) : 'frame'} after ${o.attempts} attempts (link stuck on ${this.#transport.description})`,
         ),
       );
-      this.pump();
+      this.#pump();
       return;
     }
-    this.transmit(o);
+    this.#transmit(o);
   }
 
-  private rawWrite(bytes: Buffer, frame: Frame): void {
-    const out = this.opts.outgoingFilter ? this.opts.outgoingFilter(bytes, frame) : bytes;
+  #rawWrite(bytes: Buffer, frame: Frame): void {
+    const out = this.#opts.outgoingFilter ? this.#opts.outgoingFilter(bytes, frame) : bytes;
     if (!out || !out.length) return;
-    this.transport.write(out).catch((e: Error) => {
-      if (!this.closed) this.emit('warning', e.message);
+    this.#transport.write(out).catch((e: Error) => {
+      if (!this.#closed) this.emit('warning', e.message);
     });
   }
 
-  private sendAck(seq: number): void {
-    if (this.closed) return;
+  #sendAck(seq: number): void {
+    if (this.#closed) return;
     const frame: Frame = { seq, type: FrameType.ACK, code: 0, payload: Buffer.alloc(0) };
-    this.trace({ dir: 'tx', frame, at: Date.now() });
-    this.rawWrite(encodeFrame(frame), frame);
+    this.#trace({ dir: 'tx', frame, at: Date.now() });
+    this.#rawWrite(encodeFrame(frame), frame);
   }
 
-  private sendNak(seqHint: number | undefined, rateLimited = false): void {
-    if (this.closed) return;
+  #sendNak(seqHint: number | undefined, rateLimited = false): void {
+    if (this.#closed) return;
     // Line noise may come in bursts: one "resend your oldest" per 20 ms is enough.
     const now = Date.now();
-    if (rateLimited && now - this.lastBlindNak < 20) return;
-    if (rateLimited) this.lastBlindNak = now;
+    if (rateLimited && now - this.#lastBlindNak < 20) return;
+    if (rateLimited) this.#lastBlindNak = now;
     const frame: Frame = {
       seq: seqHint ?? 0,
       type: FrameType.NAK,
       code: seqHint === undefined ? 0 : 1,
       payload: Buffer.alloc(0),
     };
-    this.trace({ dir: 'tx', frame, at: Date.now() });
-    this.rawWrite(encodeFrame(frame), frame);
+    this.#trace({ dir: 'tx', frame, at: Date.now() });
+    this.#rawWrite(encodeFrame(frame), frame);
   }
 
-  private trace(e: TraceEntry): void {
-    this.history.push(e);
-    if (this.history.length > (this.opts.historySize ?? 50)) this.history.shift();
+  #trace(e: TraceEntry): void {
+    this.#history.push(e);
+    if (this.#history.length > (this.#opts.historySize ?? 50)) this.#history.shift();
     this.emit('frame', e);
   }
 
-  private handleFrame(f: Frame): void {
-    this.trace({ dir: 'rx', frame: f, at: Date.now() });
+  #handleFrame(f: Frame): void {
+    this.#trace({ dir: 'rx', frame: f, at: Date.now() });
     switch (f.type) {
       case FrameType.ACK: {
-        const o = this.outstanding.get(f.seq);
+        const o = this.#outstanding.get(f.seq);
         if (o) {
           if (o.timer) clearTimeout(o.timer);
-          this.outstanding.delete(f.seq);
-          if (o.frame.type === FrameType.HELLO) this.inSession = true;
+          this.#outstanding.delete(f.seq);
+          if (o.frame.type === FrameType.HELLO) this.#inSession = true;
           o.onAcked();
-          this.pump();
+          this.#pump();
         }
         return;
       }
       case FrameType.NAK: {
-        let o = f.code === 1 ? this.outstanding.get(f.seq) : undefined;
-        if (!o) o = this.outstanding.values().next().value;
+        let o = f.code === 1 ? this.#outstanding.get(f.seq) : undefined;
+        if (!o) o = this.#outstanding.values().next().value;
         if (o) {
-          if (o.attempts > this.maxRetransmissions) this.onAckTimeout(o);
-          else this.transmit(o);
+          if (o.attempts > this.#maxRetransmissions) this.#onAckTimeout(o);
+          else this.#transmit(o);
         }
         return;
       }
       case FrameType.HELLO:
-        this.recent.length = 0;
-        this.remember(f.seq);
-        this.sendAck(f.seq);
+        this.#recent.length = 0;
+        this.#remember(f.seq);
+        this.#sendAck(f.seq);
         // A new station session: forget what the previous one left unacknowledged.
         {
-          const dropped = [...this.outstanding.values(), ...this.queue];
+          const dropped = [...this.#outstanding.values(), ...this.#queue];
           for (const o of dropped) if (o.timer) clearTimeout(o.timer);
-          this.outstanding.clear();
-          this.queue.length = 0;
+          this.#outstanding.clear();
+          this.#queue.length = 0;
           for (const o of dropped)
             o.onFailed(new LinkError('closed', 'dropped: the peer started a new session'));
         }
@@ -426,12 +451,12 @@ export class Link extends EventEmitter {
       case FrameType.COMMAND:
       case FrameType.RESPONSE:
       case FrameType.EVENT: {
-        this.sendAck(f.seq);
-        if (!this.inSession) return; // left over from an earlier session
-        if (this.recent.includes(f.seq)) return; // a retransmission we already handled
-        this.remember(f.seq);
-        if (f.type === FrameType.COMMAND) this.handleCommand(f);
-        else if (f.type === FrameType.RESPONSE) this.handleResponse(f);
+        this.#sendAck(f.seq);
+        if (!this.#inSession) return; // left over from an earlier session
+        if (this.#recent.includes(f.seq)) return; // a retransmission we already handled
+        this.#remember(f.seq);
+        if (f.type === FrameType.COMMAND) this.#handleCommand(f);
+        else if (f.type === FrameType.RESPONSE) this.#handleResponse(f);
         else this.emit('event', f.code, f.payload);
         return;
       }
@@ -440,14 +465,14 @@ export class Link extends EventEmitter {
     }
   }
 
-  private remember(seq: number): void {
-    this.recent.push(seq);
-    if (this.recent.length > DUP_MEMORY) this.recent.shift();
+  #remember(seq: number): void {
+    this.#recent.push(seq);
+    if (this.#recent.length > DUP_MEMORY) this.#recent.shift();
   }
 
-  private handleCommand(f: Frame): void {
-    const handler = this.handler;
-    this.handlerChain = this.handlerChain.then(async () => {
+  #handleCommand(f: Frame): void {
+    const handler = this.#handler;
+    this.#handlerChain = this.#handlerChain.then(async () => {
       let res: LinkResponse | null;
       if (!handler) res = { status: 0x01, payload: Buffer.alloc(0) };
       else {
@@ -458,55 +483,55 @@ export class Link extends EventEmitter {
           res = { status: 0x7f, payload: Buffer.alloc(0) };
         }
       }
-      if (!res || this.closed) return; // deliberately unanswered
+      if (!res || this.#closed) return; // deliberately unanswered
       const body = Buffer.concat([Buffer.from([f.seq, res.status]), res.payload]);
       // Queued in order; the next command need not wait for this answer's acknowledgement.
-      this.sendReliable(FrameType.RESPONSE, f.code, body).catch(() => undefined);
+      this.#sendReliable(FrameType.RESPONSE, f.code, body).catch(() => undefined);
     });
   }
 
-  private handleResponse(f: Frame): void {
+  #handleResponse(f: Frame): void {
     if (f.payload.length < 2) {
       this.emit('warning', 'response frame too short');
       return;
     }
     const reqSeq = f.payload[0]!;
-    const req = this.pending.get(reqSeq);
+    const req = this.#pending.get(reqSeq);
     if (!req || req.code !== f.code) {
-      this.emit('warning', `late or unexpected response to ${this.name(f.code)} ignored`);
+      this.emit('warning', `late or unexpected response to ${this.#name(f.code)} ignored`);
       return;
     }
-    this.pending.delete(reqSeq);
+    this.#pending.delete(reqSeq);
     if (req.timer) clearTimeout(req.timer);
     // A response also proves delivery of the command.
-    const o = this.outstanding.get(reqSeq);
+    const o = this.#outstanding.get(reqSeq);
     if (o) {
       if (o.timer) clearTimeout(o.timer);
-      this.outstanding.delete(reqSeq);
-      this.pump();
+      this.#outstanding.delete(reqSeq);
+      this.#pump();
     }
     req.resolve({ status: f.payload[1]!, payload: Buffer.from(f.payload.subarray(2)) });
   }
 
-  private handleClose(info: CloseInfo): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closeInfo = info;
+  #handleClose(info: CloseInfo): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeInfo = info;
     this.peerPresent = false;
-    this.failAll(info, info.disconnected ? 'disconnected' : 'closed');
+    this.#failAll(info, info.disconnected ? 'disconnected' : 'closed');
     this.emit('close', info);
   }
 
-  private failAll(info: CloseInfo, kind: LinkErrorKind): void {
+  #failAll(info: CloseInfo, kind: LinkErrorKind): void {
     const why = info.disconnected ? 'device disconnected' : 'link closed';
-    for (const o of this.outstanding.values()) if (o.timer) clearTimeout(o.timer);
-    const all = [...this.outstanding.values(), ...this.queue];
-    this.outstanding.clear();
-    this.queue.length = 0;
-    for (const [seq, req] of this.pending) {
+    for (const o of this.#outstanding.values()) if (o.timer) clearTimeout(o.timer);
+    const all = [...this.#outstanding.values(), ...this.#queue];
+    this.#outstanding.clear();
+    this.#queue.length = 0;
+    for (const [seq, req] of this.#pending) {
       if (req.timer) clearTimeout(req.timer);
-      this.pending.delete(seq);
-      req.reject(new LinkError(kind, `${why} during ${this.name(req.code)}: outcome unknown`));
+      this.#pending.delete(seq);
+      req.reject(new LinkError(kind, `${why} during ${this.#name(req.code)}: outcome unknown`));
     }
     for (const o of all) o.onFailed(new LinkError(kind, `${why} before delivery`));
   }

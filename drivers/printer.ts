@@ -1,5 +1,6 @@
 import { DeviceClient, type ClientOptions } from './device-client.ts';
 import type { Link } from './link.ts';
+import type { DevicePermit } from './permit.ts';
 import {
   CounterTag,
   decodeTlv,
@@ -65,7 +66,8 @@ export function decodePrintJob(buf: Buffer): PrintJob {
 }
 
 /**
- * The passport printer. Events: `event` (DeviceEvent) for cover, jam, ribbon/ink, hopper,
+ * The passport printer. Moving, printing and maintenance take a DevicePermit (drivers/permit.ts)
+ * from the station's device gate; reads and status do not. Events: `event` (DeviceEvent) for cover, jam, ribbon/ink, hopper,
  * reject tray and job progress.
  */
 export class PrinterClient extends DeviceClient {
@@ -74,8 +76,8 @@ export class PrinterClient extends DeviceClient {
   }
 
   /** Feeds one booklet from the input hopper to the serial reader. */
-  async feed(): Promise<void> {
-    await this.call('FEED');
+  async feed(permit: DevicePermit): Promise<void> {
+    await this.call('FEED', undefined, permit);
   }
 
   /** Reads the serial pre-printed in the booklet at the reader. */
@@ -83,12 +85,12 @@ export class PrinterClient extends DeviceClient {
     return (await this.call('READ_SERIAL')).toString('ascii');
   }
 
-  async moveToEncoder(): Promise<void> {
-    await this.call('MOVE_TO_ENCODER');
+  async moveToEncoder(permit: DevicePermit): Promise<void> {
+    await this.call('MOVE_TO_ENCODER', undefined, permit);
   }
 
-  async printDataPage(job: PrintJob): Promise<void> {
-    await this.call('PRINT_DATA_PAGE', encodePrintJob(job));
+  async printDataPage(job: PrintJob, permit: DevicePermit): Promise<void> {
+    await this.call('PRINT_DATA_PAGE', encodePrintJob(job), permit);
   }
 
   /** Reads the printed MRZ back with the camera; one string per line. */
@@ -97,18 +99,18 @@ export class PrinterClient extends DeviceClient {
     return s.length ? s.split('\n') : [];
   }
 
-  async eject(tray: 'output' | 'reject'): Promise<void> {
-    await this.call('EJECT', Buffer.from([tray === 'output' ? Tray.OUTPUT : Tray.REJECT]));
+  async eject(tray: 'output' | 'reject', permit: DevicePermit): Promise<void> {
+    await this.call('EJECT', Buffer.from([tray === 'output' ? Tray.OUTPUT : Tray.REJECT]), permit);
   }
 
-  async testPattern(kind: TestPatternKind): Promise<void> {
+  async testPattern(kind: TestPatternKind, permit: DevicePermit): Promise<void> {
     const code = TestPattern[kind];
     if (!code) throw new Error(`unknown test pattern "${kind}" (nozzle, alignment, colour-bars)`);
-    await this.call('TEST_PATTERN', Buffer.from([code]));
+    await this.call('TEST_PATTERN', Buffer.from([code]), permit);
   }
 
-  async clean(): Promise<void> {
-    await this.call('CLEAN');
+  async clean(permit: DevicePermit): Promise<void> {
+    await this.call('CLEAN', undefined, permit);
   }
 
   async counters(): Promise<PrinterCounters> {

@@ -5,16 +5,39 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTerminalLine, runTerminal } from '../cli/commands/device.ts';
+import type { Db } from '../db/open.ts';
+import { EncoderClient } from '../drivers/encoder.ts';
 import { openSerialLink } from '../drivers/open.ts';
+import { PrinterClient } from '../drivers/printer.ts';
 import { Command } from '../drivers/protocol.ts';
-import { defaultHopper, startSimulator, type RunningSimulator } from '../simulator/index.ts';
+import { lookupBooklet } from '../station/booklets.ts';
+import { seedStation } from '../station/dev-seed.ts';
+import { permitClearTransport } from '../station/device-gate.ts';
+import { DeviceTerminal } from '../station/device-terminal.ts';
+import { openStationDb } from '../station/identity.ts';
+import { intakeNextBooklet, recoverIntakeJobs } from '../station/intake/intake.ts';
+import { openStationCustody } from '../station/keys/station-custody.ts';
+import { authenticate } from '../station/users.ts';
+import {
+  defaultHopper,
+  makeBooklet,
+  startSimulator,
+  type RunningSimulator,
+} from '../simulator/index.ts';
+import { DEV_PIN, OUR_PROFILE, seedFor } from '../simulator/seed.ts';
 import { runCli } from './helpers/cli.ts';
 import { closeAllSocatPairs, createSocatPair } from './helpers/socat.ts';
+import { DEV_ENV, seedScenarioStation, type SeededStation } from './intake-support.ts';
 
 let sim: RunningSimulator;
 let dataDir: string;
+/** A development station holding the all-good booklets as production stock. */
+let station: SeededStation;
+const savedEnv = { ...process.env };
 
 beforeAll(async () => {
+  Object.assign(process.env, DEV_ENV, { STATION_PIN: DEV_PIN });
+  station = await seedScenarioStation('all-good');
   sim = await startSimulator({ scenario: 'all-good' });
   dataDir = mkdtempSync(join(tmpdir(), 'station-cli-'));
 });
@@ -22,16 +45,54 @@ beforeAll(async () => {
 afterAll(async () => {
   await sim.close();
   await closeAllSocatPairs();
+  station?.cleanup();
   rmSync(dataDir, { recursive: true, force: true });
+  process.env = savedEnv;
 });
+
+/** `station device ...` signed in as `user` (default technician) on the seeded station. */
+const device = (args: string[], user = 'technician'): ReturnType<typeof runCli> =>
+  runCli(['--data-dir', station.dataDir, 'device', ...args, '--user', user]);
+
+const auditActions = (db: Db, after: number): string[] =>
+  db
+    .prepare('SELECT action FROM audit_log WHERE seq > ? ORDER BY seq')
+    .pluck()
+    .all(after) as string[];
+const auditHead = (db: Db): number =>
+  db.prepare('SELECT coalesce(max(seq), 0) FROM audit_log').pluck().get() as number;
+
+/** A terminal session of `user` on a fresh link to `path`, fed `lines`; its output. */
+async function terminal(
+  db: Db,
+  dir: string,
+  path: string,
+  lines: string[],
+  user = 'technician',
+): Promise<{ text: string }> {
+  const link = await openSerialLink(path);
+  const term = DeviceTerminal.open(
+    db,
+    authenticate(db, user, DEV_PIN),
+    { printer: new PrinterClient(link), encoder: new EncoderClient(link) },
+    () => openStationCustody(dir),
+  );
+  const input = new PassThrough();
+  const out: string[] = [];
+  const done = runTerminal(term, input, (l) => out.push(l));
+  input.end(lines.join('\n') + '\n');
+  await done;
+  await link.close();
+  return { text: out.join('\n') };
+}
 
 describe('station device', () => {
   it('info prints identity and status, also as JSON', async () => {
-    const text = await runCli(['device', 'info', '--port', sim.stationPath]);
+    const text = await device(['info', '--port', sim.stationPath]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/model: +PersoSim P-1 passport printer/);
     expect(text.stdout).toMatch(/status: +ready; booklet position: none/);
-    const json = await runCli(['device', 'info', '--port', sim.stationPath, '--json']);
+    const json = await device(['info', '--port', sim.stationPath, '--json']);
     expect(json.code).toBe(0);
     const doc = JSON.parse(json.stdout) as {
       identity: { serialNumber: string };
@@ -43,48 +104,49 @@ describe('station device', () => {
 
   it('prints test patterns and refuses unknown kinds', async () => {
     const before = sim.device.printLog.length;
-    const r = await runCli(['device', 'test-pattern', '--port', sim.stationPath, 'colour-bars']);
+    const r = await device(['test-pattern', '--port', sim.stationPath, 'colour-bars']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('printed the colour-bars test pattern');
     expect(sim.device.printLog.slice(before)).toEqual([
       { kind: 'test-pattern', detail: 'colour-bars' },
     ]);
-    const bad = await runCli(['device', 'test-pattern', '--port', sim.stationPath, 'stripes']);
+    const bad = await device(['test-pattern', '--port', sim.stationPath, 'stripes']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/unknown test pattern "stripes"/);
     sim.inject('ribbon-out');
-    const out = await runCli(['device', 'test-pattern', '--port', sim.stationPath, 'nozzle']);
+    const out = await device(['test-pattern', '--port', sim.stationPath, 'nozzle']);
     expect(out.code).toBe(1);
     expect(out.stderr).toMatch(/TEST_PATTERN failed: ribbon is out/);
     sim.inject('ribbon-replace');
   });
 
   it('remembers the chosen device', async () => {
-    const none = await runCli(['--data-dir', dataDir, 'device', 'info']);
+    const none = await device(['info']);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no device given: pass --port/);
-    const use = await runCli(['--data-dir', dataDir, 'device', 'use', '--port', sim.stationPath]);
+    const dir = station.dataDir;
+    const use = await runCli(['--data-dir', dir, 'device', 'use', '--port', sim.stationPath]);
     expect(use.code).toBe(0);
     expect(use.stdout).toMatch(/using PersoSim P-1 passport printer \(SIM-0001\)/);
-    const saved = JSON.parse(readFileSync(join(dataDir, 'devices.json'), 'utf8')) as {
+    const saved = JSON.parse(readFileSync(join(dir, 'devices.json'), 'utf8')) as {
       path: string;
     };
     expect(saved.path).toBe(sim.stationPath);
-    const info = await runCli(['--data-dir', dataDir, 'device', 'info', '--json']);
+    const info = await device(['info', '--json']);
     expect(info.code).toBe(0);
     expect(JSON.parse(info.stdout).port).toBe(sim.stationPath);
   });
 
   it('names a port that cannot be opened, a bad baud rate, and an unanswering port', async () => {
-    const r = await runCli(['device', 'info', '--port', '/dev/does-not-exist']);
+    const r = await device(['info', '--port', '/dev/does-not-exist']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot open serial port \/dev\/does-not-exist/);
-    const b = await runCli(['device', 'info', '--port', sim.stationPath, '--baud', 'fast']);
+    const b = await device(['info', '--port', sim.stationPath, '--baud', 'fast']);
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/--baud must be/);
     // A port that opens but where no device answers (the far end of a pty pair nobody holds).
     const pair = await createSocatPair();
-    const silent = await runCli(['device', 'info', '--port', pair.stationPath]);
+    const silent = await device(['info', '--port', pair.stationPath]);
     expect(silent.code).toBe(1);
     expect(silent.stderr).toMatch(
       new RegExp(
@@ -121,52 +183,191 @@ describe('station device', () => {
     );
   });
 
-  it('terminal sends typed commands and shows decoded frames both ways', async () => {
-    const link = await openSerialLink(sim.stationPath);
-    const input = new PassThrough();
-    const lines: string[] = [];
-    const done = runTerminal(link, input, (l) => lines.push(l));
-    input.end('IDENTIFY\nGET_STATUS\nDEBUG "cover-open"\nFEED\nNOPE\n0x18\nDEBUG "cover-close"\n');
-    await done;
-    await link.close();
-    const text = lines.join('\n');
+  it('info, test-pattern and the terminal refuse anyone but a signed-in technician or admin', async () => {
+    const prints = sim.device.printLog.length;
+    const port = ['--port', sim.stationPath];
+    const dir = ['--data-dir', station.dataDir, 'device'];
+    for (const cmd of [['terminal'], ['info'], ['test-pattern', 'nozzle']]) {
+      const anon = await runCli([...dir, ...cmd, ...port]);
+      expect(anon.code).toBe(1);
+      expect(anon.stderr).toMatch(/--user <name> is required to /);
+      const op = await device([...cmd, ...port], 'operator');
+      expect(op.code).toBe(1);
+      expect(op.stderr).toMatch(
+        /operator \(operator\) may not .*: it needs the role technician or admin/,
+      );
+    }
+    process.env.STATION_PIN = '135799';
+    try {
+      const wrong = await device(['terminal', ...port]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stdout).toBe('');
+    } finally {
+      process.env.STATION_PIN = DEV_PIN;
+    }
+    expect(sim.device.printLog.length).toBe(prints);
+  });
+
+  it('audits device info and test patterns', async () => {
+    const before = auditHead(station.db);
+    expect((await device(['info', '--port', sim.stationPath])).code).toBe(0);
+    expect((await device(['test-pattern', '--port', sim.stationPath, 'nozzle'])).code).toBe(0);
+    expect(auditActions(station.db, before)).toEqual(['device.info', 'device.maintenance']);
+  });
+
+  it('terminal: free commands go, a production booklet cannot be fed, moved, printed, ejected or written', async () => {
+    // A production booklet passed intake (operator) and sits at the encoder, in process.
+    const custody = await openStationCustody(station.dataDir);
+    const op = await openSerialLink(sim.stationPath);
+    const printer = new PrinterClient(op);
+    const accepted = await intakeNextBooklet({
+      db: station.db,
+      actor: station.actor('operator'),
+      printer,
+      encoder: new EncoderClient(op),
+      custody,
+    });
+    await op.close();
+    await custody.close();
+    expect(accepted.decision).toBe('accepted');
+    const serial = sim.device.current!.booklet.printedSerial;
+    const counters = { ...sim.device.counters };
+    const prints = sim.device.printLog.length;
+    const before = auditHead(station.db);
+    const job = '02000a5345435245544d525a31'; // MRZ line "SECRETMRZ1"
+    const refused = [
+      'FEED',
+      '0x10',
+      'MOVE_TO_ENCODER',
+      '0x12',
+      `PRINT_DATA_PAGE ${job}`,
+      `0x13 ${job}`,
+      'EJECT 00',
+      '0x15 01',
+      'TRANSCEIVE 00da006306cafebabe1234',
+      '0x42 00e0000002aabb',
+      '0x42 0cd6000002aabb',
+      'TRANSCEIVE 8050010008' + '00'.repeat(8),
+      '0x77',
+    ];
+    const { text } = await terminal(station.db, station.dataDir, sim.stationPath, [
+      'IDENTIFY',
+      'GET_STATUS',
+      'DEBUG "cover-open"',
+      '0x18',
+      'DEBUG "cover-close"',
+      'NOPE',
+      ...refused,
+      'READ_SERIAL',
+      'TRANSCEIVE 00a4040c07a0000002471001',
+    ]);
     expect(text).toMatch(/>> CMD IDENTIFY seq=\d+/);
     expect(text).toMatch(/<< RSP IDENTIFY seq=\d+ to=\d+ OK/);
     expect(text).toMatch(/<< EVT COVER_OPENED/);
-    expect(text).toMatch(/== FEED: COVER_OPEN/);
     expect(text).toMatch(/\?\? unknown command "NOPE"/);
     expect(text).toMatch(/== GET_COUNTERS: OK/);
     expect(text).toMatch(/>> ACK seq=\d+/);
+    expect(text).toMatch(new RegExp(`== READ_SERIAL: OK ${Buffer.from(serial).toString('hex')}`));
+    expect(text).toMatch(/== TRANSCEIVE: OK SW [0-9a-f]{4} \+0 bytes \(not shown\)/);
+    expect(text.match(/^!! refused: /gm)).toHaveLength(refused.length);
+    expect(text).toMatch(
+      /!! refused: FEED is refused in the terminal: a booklet enters the transport only through test intake/,
+    );
+    expect(text).toMatch(
+      /!! refused: PRINT_DATA_PAGE is refused: the booklet in the transport did not pass test intake in this session/,
+    );
+    expect(text).toMatch(/!! refused: TRANSCEIVE \(CHIP_WRITE\) is refused/);
+    expect(text).toMatch(/!! refused: TRANSCEIVE \(CHIP_AUTH\) is refused/);
+    expect(text).toMatch(/!! refused: 0x77 is not a command of the station protocol/);
+    // Nothing guarded reached the wire, the device or the booklet.
+    expect(text).not.toMatch(/>> CMD (FEED|MOVE_TO_ENCODER|PRINT_DATA_PAGE|EJECT|0x77)/);
+    expect(text).not.toMatch(/>> CMD TRANSCEIVE .*APDU (00da|00e0|0cd6|8050)/);
+    expect(sim.device.counters).toMatchObject({
+      fed: counters.fed,
+      printed: counters.printed,
+      ejectedOutput: counters.ejectedOutput,
+      ejectedReject: counters.ejectedReject,
+    });
+    expect(sim.device.printLog.length).toBe(prints);
+    expect(sim.device.current!.booklet.printedSerial).toBe(serial);
+    expect(sim.device.current!.chip!.listFiles()).toEqual([]);
+    const actions = auditActions(station.db, before);
+    expect(actions[0]).toBe('device.terminal.opened');
+    expect(actions.filter((a) => a === 'device.terminal.refused')).toHaveLength(refused.length);
+    expect(actions.filter((a) => a === 'device.terminal.debug')).toHaveLength(2);
+    expect(actions.at(-1)).toBe('device.terminal.closed');
+    // Clean up: the restart path, and a supervisor clears the transport.
+    recoverIntakeJobs(station.db, station.actor('supervisor'));
+    const clear = await openSerialLink(sim.stationPath);
+    await new PrinterClient(clear).eject(
+      'output',
+      permitClearTransport(
+        station.db,
+        station.actor('supervisor'),
+        new PrinterClient(clear),
+        'test',
+      ),
+    );
+    await clear.close();
+    expect(lookupBooklet(station.db, serial)!.state).toBe('allocated');
   });
 
-  it('terminal never shows APDU data, print jobs or the MRZ read back', async () => {
-    const link = await openSerialLink(sim.stationPath);
-    const input = new PassThrough();
-    const lines: string[] = [];
-    const done = runTerminal(link, input, (l) => lines.push(l));
-    const job = Buffer.from('02000a5345435245544d525a31', 'hex'); // MRZ line "SECRETMRZ1"
-    input.end(
-      [
-        'FEED',
-        'MOVE_TO_ENCODER',
-        'FIELD 01',
-        'DETECT_CHIP',
-        'TRANSCEIVE 00a4040c07a0000002471001',
-        'TRANSCEIVE 00da006306cafebabe1234',
-        `PRINT_DATA_PAGE ${job.toString('hex')}`,
-        'READ_MRZ',
-        'EJECT 01',
-      ].join('\n') + '\n',
+  it('terminal: after test intake of a test booklet the session moves, prints, writes and ejects it, and no other', async () => {
+    const booklets = [
+      makeBooklet({ serial: 'PA7000001', profileId: OUR_PROFILE }),
+      makeBooklet({ serial: 'PA7000002', profileId: OUR_PROFILE }),
+    ];
+    const dir = mkdtempSync(join(tmpdir(), 'station-terminal-'));
+    await seedStation(
+      dir,
+      seedFor([{ booklet: booklets[0]!, stockClass: 'test' }, { booklet: booklets[1]! }]),
+      { ...process.env, ...DEV_ENV },
     );
-    await done;
-    await link.close();
-    const text = lines.join('\n');
-    expect(text).toMatch(/APDU 00da0063 \+7 bytes \(not shown\)/);
-    expect(text).toMatch(/== TRANSCEIVE: OK SW 9000 \+0 bytes \(not shown\)/);
-    expect(text).toMatch(/CMD PRINT_DATA_PAGE seq=\d+ 13 bytes of personal data \(not shown\)/);
-    expect(text).toMatch(/== READ_MRZ: OK 10 bytes of personal data \(not shown\)/);
-    expect(text).not.toMatch(/cafebabe/);
-    expect(text).not.toMatch(/5345435245544d525a31/);
+    const db = openStationDb(dir);
+    const sim2 = await startSimulator({ hopper: { version: 1, booklets } });
+    try {
+      const job = '02000a5345435245544d525a31'; // MRZ line "SECRETMRZ1"
+      const { text } = await terminal(db, dir, sim2.stationPath, [
+        `PRINT_DATA_PAGE ${job}`, // nothing has passed test intake yet
+        'intake-test',
+        'MOVE_TO_ENCODER',
+        'TRANSCEIVE 00da006306cafebabe1234',
+        `0x13 ${job}`,
+        'READ_MRZ',
+        'EJECT 00',
+        `PRINT_DATA_PAGE ${job}`, // the booklet has left: the permit ended with the eject
+        'FEED',
+        'intake-test', // production stock: refused by test intake, to the reject tray
+        `PRINT_DATA_PAGE ${job}`,
+        '0x15 00',
+      ]);
+      expect(text).toMatch(/== test intake: PA7000001 accepted \(job \d+\)/);
+      expect(text).toMatch(/== test intake: PA7000002 refused NOT_AVAILABLE/);
+      expect(text).toMatch(/== MOVE_TO_ENCODER: OK/);
+      expect(text).toMatch(/>> CMD TRANSCEIVE seq=\d+ APDU 00da0063 \+7 bytes \(not shown\)/);
+      expect(text).toMatch(/== TRANSCEIVE: OK SW [0-9a-f]{4} \+0 bytes \(not shown\)/);
+      expect(text).toMatch(/CMD PRINT_DATA_PAGE seq=\d+ 13 bytes of personal data \(not shown\)/);
+      expect(text).toMatch(/== PRINT_DATA_PAGE: OK/);
+      expect(text).toMatch(/== READ_MRZ: OK 10 bytes of personal data \(not shown\)/);
+      expect(text).toMatch(/== EJECT: OK/);
+      expect(text.match(/>> CMD PRINT_DATA_PAGE /g)).toHaveLength(1);
+      expect(text.match(/^!! refused: /gm)).toHaveLength(5);
+      expect(text).not.toMatch(/cafebabe/);
+      expect(text).not.toMatch(/5345435245544d525a31/);
+      // The test booklet was printed on and is used up; the production one is untouched.
+      expect(sim2.outputTray.map((b) => [b.booklet.printedSerial, b.printed?.mrz])).toEqual([
+        ['PA7000001', ['SECRETMRZ1']],
+      ]);
+      expect(sim2.rejectTray.map((b) => [b.booklet.printedSerial, b.printed])).toEqual([
+        ['PA7000002', undefined],
+      ]);
+      expect(lookupBooklet(db, 'PA7000001')!.state).toBe('test_consumed');
+      expect(lookupBooklet(db, 'PA7000002')!.state).toBe('allocated');
+    } finally {
+      await sim2.close();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('parses terminal lines', () => {
@@ -215,7 +416,7 @@ describe('station simulator', () => {
       child.stdin.write('jam\n');
       await new Promise((r) => setTimeout(r, 200));
       expect(lines).toContain('ok jam');
-      const r = await runCli(['device', 'info', '--port', stationPath, '--json']);
+      const r = await device(['info', '--port', stationPath, '--json']);
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout).status.flags.JAM).toBe(true);
     } finally {

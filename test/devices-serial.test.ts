@@ -7,6 +7,7 @@ import { ApduError, EncoderClient } from '../drivers/encoder.ts';
 import type { DeviceEvent } from '../drivers/device-client.ts';
 import { LinkError, type Link } from '../drivers/link.ts';
 import { openSerialLink } from '../drivers/open.ts';
+import { claimPermitAuthority, GUARDED_OPERATIONS, type DevicePermit } from '../drivers/permit.ts';
 import { PrinterClient } from '../drivers/printer.ts';
 import { DeviceError, Status } from '../drivers/protocol.ts';
 import { SerialTransport } from '../drivers/serial.ts';
@@ -29,7 +30,15 @@ interface Rig {
   printer: PrinterClient;
   encoder: EncoderClient;
   events: DeviceEvent[];
+  /** Everything guarded, on this link: the drivers are tested here, not the gate. */
+  permit: DevicePermit;
 }
+
+// No station runs in this file (no device gate is loaded): the test holds the permit authority
+// itself. test/intake-gate.test.ts shows that a station process cannot do this.
+const permits = claimPermitAuthority();
+const permitFor = (link: Link): DevicePermit =>
+  permits.mint({ purpose: 'driver test', operations: GUARDED_OPERATIONS, links: [link] });
 
 const rigs: Rig[] = [];
 
@@ -46,7 +55,7 @@ async function rig(booklets?: Booklet[], timeouts: Record<string, number> = {}):
   const encoder = new EncoderClient(link, { timeouts });
   const events: DeviceEvent[] = [];
   printer.on('event', (e: DeviceEvent) => events.push(e));
-  const r = { sim, link, printer, encoder, events };
+  const r = { sim, link, printer, encoder, events, permit: permitFor(link) };
   rigs.push(r);
   return r;
 }
@@ -73,8 +82,8 @@ const MRZ = [
 ];
 
 async function toEncoder(r: Rig): Promise<void> {
-  await r.printer.feed();
-  await r.printer.moveToEncoder();
+  await r.printer.feed(r.permit);
+  await r.printer.moveToEncoder(r.permit);
   await r.encoder.field(true);
   await r.encoder.detectChip();
 }
@@ -127,28 +136,31 @@ describe('serial link over socat', () => {
     expect(st.position).toBe('none');
     expect(st.flags.BOOKLET_PRESENT).toBe(false);
 
-    await r.printer.feed();
+    await r.printer.feed(r.permit);
     st = await r.printer.status();
     expect(st).toMatchObject({ position: 'reader', flags: { BOOKLET_PRESENT: true } });
     expect(await r.printer.readSerial()).toBe('PA2000001');
-    await r.printer.moveToEncoder();
+    await r.printer.moveToEncoder(r.permit);
     expect((await r.printer.status()).position).toBe('encoder');
 
     const face = Buffer.alloc(6000, 0x42);
     const signature = Buffer.alloc(900, 0x17);
-    await r.printer.printDataPage({
-      fields: { surname: 'QUISPE HUAMAN', 'given names': 'ROSA MARÍA' },
-      mrz: MRZ,
-      face,
-      signature,
-    });
+    await r.printer.printDataPage(
+      {
+        fields: { surname: 'QUISPE HUAMAN', 'given names': 'ROSA MARÍA' },
+        mrz: MRZ,
+        face,
+        signature,
+      },
+      r.permit,
+    );
     await waitFor(() => r.events.some((e) => e.progress?.stage === 'done'));
     const progress = r.events
       .filter((e) => e.name === 'JOB_PROGRESS')
       .map((e) => e.progress!.percent);
     expect(progress).toEqual([0, 20, 40, 60, 80, 100]);
     expect(await r.printer.readMrz()).toEqual(MRZ);
-    await r.printer.eject('output');
+    await r.printer.eject('output', r.permit);
     expect(r.sim.outputTray).toHaveLength(1);
     expect(r.sim.outputTray[0]!.printed).toMatchObject({
       fields: { surname: 'QUISPE HUAMAN', 'given names': 'ROSA MARÍA' },
@@ -156,16 +168,16 @@ describe('serial link over socat', () => {
     });
     expect(r.sim.outputTray[0]!.printed!.face!.equals(face)).toBe(true);
 
-    await r.printer.feed();
-    await r.printer.eject('reject');
+    await r.printer.feed(r.permit);
+    await r.printer.eject('reject', r.permit);
     expect(r.sim.rejectTray.map((b) => b.booklet.printedSerial)).toEqual(['PA2000002']);
 
     for (const kind of ['nozzle', 'alignment', 'colour-bars'] as const)
-      await r.printer.testPattern(kind);
+      await r.printer.testPattern(kind, r.permit);
     expect(
       r.sim.device.printLog.filter((p) => p.kind === 'test-pattern').map((p) => p.detail),
     ).toEqual(['nozzle', 'alignment', 'colour-bars']);
-    await r.printer.clean();
+    await r.printer.clean(r.permit);
     expect(await r.printer.counters()).toEqual({
       fed: 2,
       printed: 1,
@@ -175,17 +187,17 @@ describe('serial link over socat', () => {
       jams: 0,
     });
     await expect(r.printer.readMrz()).rejects.toThrow(/READ_MRZ failed: no booklet/);
-    await expect(r.printer.printDataPage({ fields: {}, mrz: ['bad line'] })).rejects.toThrow(
-      /invalid characters/,
-    );
+    await expect(
+      r.printer.printDataPage({ fields: {}, mrz: ['bad line'] }, r.permit),
+    ).rejects.toThrow(/invalid characters/);
   });
 
   it('runs every encoder command on an extended-length chip', async () => {
     const r = await rig([
       makeBooklet({ serial: 'PA5000001', chipProfile: 'emrtd-ext-96k', batch: 'B7' }),
     ]);
-    await r.printer.feed();
-    await r.printer.moveToEncoder();
+    await r.printer.feed(r.permit);
+    await r.printer.moveToEncoder(r.permit);
     await expect(r.encoder.detectChip()).rejects.toThrow(/RF field is off/);
     await r.encoder.field(true);
     const chip = await r.encoder.detectChip();
@@ -206,27 +218,34 @@ describe('serial link over socat', () => {
     expect([...fields[0xc6]!]).toEqual([1]);
 
     await r.encoder.selectApplication(EMRTD_AID);
-    await r.encoder.transceiveOk(createFileApdu(0x0102, 20000), 'CREATE FILE');
+    await r.encoder.transceiveOk(createFileApdu(0x0102, 20000), 'CREATE FILE', r.permit);
     const dg2 = Buffer.alloc(20000);
     for (let i = 0; i < dg2.length; i++) dg2[i] = (i * 7) & 0xff;
-    await r.encoder.updateBinary(0, dg2);
+    await r.encoder.updateBinary(0, dg2, r.permit);
     await r.encoder.selectFile(0x0102);
     expect((await r.encoder.readBinary(0, 20000)).equals(dg2)).toBe(true);
     const sim = r.sim.device.current!.chip!;
     expect(sim.readFile(0x0102)!.equals(dg2)).toBe(true);
     // A file id twice is refused.
-    await expect(r.encoder.transceiveOk(createFileApdu(0x0102, 10), 'CREATE FILE')).rejects.toThrow(
-      /6A89/,
-    );
+    await expect(
+      r.encoder.transceiveOk(createFileApdu(0x0102, 10), 'CREATE FILE', r.permit),
+    ).rejects.toThrow(/6A89/);
 
     const seed = Buffer.from('L898902C<369080619406236', 'ascii');
-    await r.encoder.transceiveOk({ cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: seed }, 'PUT DATA');
+    await r.encoder.transceiveOk(
+      { cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: seed },
+      'PUT DATA',
+      r.permit,
+    );
     expect(sim.putData.get(PutDataTag.BAC_KEY_SEED)!.equals(seed)).toBe(true);
     await r.encoder.transceiveOk(
       { cla: 0, ins: 0xda, p1: 0, p2: 0xde, data: Buffer.from([1]) },
       'LOCK',
+      r.permit,
     );
-    const err = await r.encoder.updateBinary(0, Buffer.from([1, 2, 3])).catch((e: unknown) => e);
+    const err = await r.encoder
+      .updateBinary(0, Buffer.from([1, 2, 3]), r.permit)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApduError);
     expect((err as ApduError).sw).toBe(0x6985);
     await r.encoder.field(false);
@@ -240,14 +259,18 @@ describe('serial link over socat', () => {
     await toEncoder(r);
     expect(r.encoder.chipInfo!.extendedLength).toBe(false);
     await r.encoder.selectApplication(EMRTD_AID);
-    await r.encoder.transceiveOk(createFileApdu(0x0101, 1500), 'CREATE FILE');
+    await r.encoder.transceiveOk(createFileApdu(0x0101, 1500), 'CREATE FILE', r.permit);
     const data = Buffer.alloc(1500, 0x61);
     data.write('P<PER', 0);
-    await r.encoder.updateBinary(0, data);
+    await r.encoder.updateBinary(0, data, r.permit);
     // A 700-byte PUT DATA travels as a chain of three short APDUs.
     const key = Buffer.alloc(700, 0x33);
     const before = r.sim.device.counters.apdus;
-    await r.encoder.transceiveOk({ cla: 0, ins: 0xda, p1: 0, p2: 0x63, data: key }, 'PUT DATA');
+    await r.encoder.transceiveOk(
+      { cla: 0, ins: 0xda, p1: 0, p2: 0x63, data: key },
+      'PUT DATA',
+      r.permit,
+    );
     expect(r.sim.device.counters.apdus - before).toBe(3);
     expect(r.sim.device.current!.chip!.putData.get(PutDataTag.AA_PRIVATE_KEY)!.equals(key)).toBe(
       true,
@@ -275,13 +298,17 @@ describe('serial link over socat', () => {
     await toEncoder(r);
     expect(r.encoder.chipInfo!.extendedLength).toBe(true);
     await r.encoder.selectApplication(EMRTD_AID);
-    await r.encoder.transceiveOk(createFileApdu(0x0103, 3000), 'CREATE FILE');
+    await r.encoder.transceiveOk(createFileApdu(0x0103, 3000), 'CREATE FILE', r.permit);
     const data = Buffer.alloc(3000, 0x5a);
-    await r.encoder.updateBinary(0, data);
+    await r.encoder.updateBinary(0, data, r.permit);
     expect(r.encoder.chipInfo!.extendedLength).toBe(false);
     expect(r.sim.device.current!.chip!.readFile(0x0103)!.equals(data)).toBe(true);
     const key = Buffer.alloc(400, 1);
-    await r.encoder.transceiveOk({ cla: 0, ins: 0xda, p1: 0, p2: 0x63, data: key }, 'PUT DATA');
+    await r.encoder.transceiveOk(
+      { cla: 0, ins: 0xda, p1: 0, p2: 0x63, data: key },
+      'PUT DATA',
+      r.permit,
+    );
   });
 
   it('carries a pipelined chip write intact over the throttled 115200-baud line', async () => {
@@ -297,14 +324,15 @@ describe('serial link over socat', () => {
       printer: new PrinterClient(link),
       encoder: new EncoderClient(link),
       events: [],
+      permit: permitFor(link),
     };
     rigs.push(r);
     await toEncoder(r);
     await r.encoder.selectApplication(EMRTD_AID);
-    await r.encoder.transceiveOk(createFileApdu(0x0102, 9000), 'CREATE FILE');
+    await r.encoder.transceiveOk(createFileApdu(0x0102, 9000), 'CREATE FILE', r.permit);
     const data = Buffer.alloc(9000);
     for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 0xff;
-    await r.encoder.updateBinary(0, data);
+    await r.encoder.updateBinary(0, data, r.permit);
     expect(sim.device.current!.chip!.readFile(0x0102)!.equals(data)).toBe(true);
     await r.encoder.selectFile(0x0102);
     expect((await r.encoder.readBinary(0, 9000)).equals(data)).toBe(true);
@@ -322,36 +350,36 @@ describe('serial link over socat', () => {
       }),
       makeBooklet({ serial: 'PA6000005', faults: ['locked'] }),
     ]);
-    await r.printer.feed();
-    await r.printer.moveToEncoder();
+    await r.printer.feed(r.permit);
+    await r.printer.moveToEncoder(r.permit);
     await r.encoder.field(true);
     await expect(r.encoder.detectChip()).rejects.toThrow(/chip stopped answering/);
-    await r.printer.eject('reject');
-    await r.printer.feed();
-    await r.printer.moveToEncoder();
+    await r.printer.eject('reject', r.permit);
+    await r.printer.feed(r.permit);
+    await r.printer.moveToEncoder(r.permit);
     await r.encoder.field(true); // ejecting switches the field off
     await expect(r.encoder.detectChip()).rejects.toMatchObject({ status: Status.NO_CHIP });
-    await r.printer.eject('reject');
-    await r.printer.feed();
+    await r.printer.eject('reject', r.permit);
+    await r.printer.feed(r.permit);
     await expect(r.printer.readSerial()).rejects.toThrow(/printed serial could not be read/);
-    await r.printer.eject('reject');
-    await r.printer.feed();
+    await r.printer.eject('reject', r.permit);
+    await r.printer.feed(r.permit);
     expect(await r.printer.readSerial()).toBe('PA6000904');
-    await r.printer.moveToEncoder();
+    await r.printer.moveToEncoder(r.permit);
     await r.encoder.field(true);
     await r.encoder.detectChip();
     await r.encoder.selectFile(PREPERSO_FID);
     const rec = await r.encoder.readBinary(0, 200);
     expect(rec.includes(Buffer.from('PA6000004'))).toBe(true);
-    await r.printer.eject('reject');
-    await r.printer.feed();
-    await r.printer.moveToEncoder();
+    await r.printer.eject('reject', r.permit);
+    await r.printer.feed(r.permit);
+    await r.printer.moveToEncoder(r.permit);
     await r.encoder.field(true);
     await r.encoder.detectChip();
     await r.encoder.selectApplication(EMRTD_AID);
-    await expect(r.encoder.transceiveOk(createFileApdu(0x0101, 10), 'CREATE FILE')).rejects.toThrow(
-      /6985/,
-    );
+    await expect(
+      r.encoder.transceiveOk(createFileApdu(0x0101, 10), 'CREATE FILE', r.permit),
+    ).rejects.toThrow(/6985/);
   });
 });
 
@@ -367,7 +395,7 @@ describe('fault injection and recovery', () => {
     expect((await r.printer.status()).position).toBe('none');
     await r.printer.debug('corrupt-crc 1');
     await r.printer.debug('drop-bytes 1');
-    await r.printer.feed();
+    await r.printer.feed(r.permit);
     expect(await r.printer.readSerial()).toBe('PA2000001');
   });
 
@@ -384,7 +412,7 @@ describe('fault injection and recovery', () => {
   it('names a missing answer as a timeout, then carries on', async () => {
     const r = await rig(undefined, { FEED: 300 });
     await r.printer.debug('no-answer');
-    const e = await r.printer.feed().catch((x: unknown) => x);
+    const e = await r.printer.feed(r.permit).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(LinkError);
     expect((e as LinkError).kind).toBe('timeout');
     expect((e as Error).message).toMatch(/FEED within 300 ms/);
@@ -409,7 +437,7 @@ describe('fault injection and recovery', () => {
       closed = true;
     });
     await r.printer.debug('disconnect 300');
-    const e = await r.printer.feed().catch((x: unknown) => x);
+    const e = await r.printer.feed(r.permit).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(LinkError);
     expect((e as LinkError).kind).toBe('disconnected');
     expect((e as Error).message).toMatch(/device disconnected during FEED: outcome unknown/);
@@ -439,24 +467,24 @@ describe('fault injection and recovery', () => {
     await r.printer.debug('cover-open');
     await waitFor(() => names().includes('COVER_OPENED'));
     expect((await r.printer.status()).flags.COVER_OPEN).toBe(true);
-    await expect(r.printer.feed()).rejects.toMatchObject({ status: Status.COVER_OPEN });
+    await expect(r.printer.feed(r.permit)).rejects.toMatchObject({ status: Status.COVER_OPEN });
     await r.printer.debug('cover-close');
     await waitFor(() => names().includes('COVER_CLOSED'));
 
     await r.printer.debug('jam');
     await waitFor(() => names().includes('JAM'));
-    const jam = await r.printer.feed().catch((x: unknown) => x);
+    const jam = await r.printer.feed(r.permit).catch((x: unknown) => x);
     expect(jam).toBeInstanceOf(DeviceError);
     expect((jam as Error).message).toBe('FEED failed: booklet jam');
     await r.printer.debug('clear-jam');
-    await r.printer.feed();
+    await r.printer.feed(r.permit);
 
     await r.printer.debug('ribbon-low');
     await waitFor(() => names().includes('RIBBON_LOW'));
     expect((await r.printer.status()).flags.RIBBON_LOW).toBe(true);
     await r.printer.debug('ribbon-out');
     await waitFor(() => names().includes('RIBBON_OUT'));
-    await expect(r.printer.printDataPage({ fields: {}, mrz: MRZ })).rejects.toThrow(
+    await expect(r.printer.printDataPage({ fields: {}, mrz: MRZ }, r.permit)).rejects.toThrow(
       /ribbon is out/,
     );
     await r.printer.debug('ribbon-replace');
@@ -465,18 +493,18 @@ describe('fault injection and recovery', () => {
     expect((await r.printer.status()).flags.INK_LOW).toBe(true);
     await r.printer.debug('ink-out');
     await waitFor(() => names().includes('INK_OUT'));
-    await expect(r.printer.testPattern('nozzle')).rejects.toThrow(/ink is out/);
+    await expect(r.printer.testPattern('nozzle', r.permit)).rejects.toThrow(/ink is out/);
     await r.printer.debug('ink-replace');
-    await r.printer.printDataPage({ fields: {}, mrz: MRZ });
+    await r.printer.printDataPage({ fields: {}, mrz: MRZ }, r.permit);
 
     await r.printer.debug('reject-tray-full');
     await waitFor(() => names().includes('REJECT_TRAY_FULL'));
-    await expect(r.printer.eject('reject')).rejects.toThrow(/reject tray is full/);
-    await r.printer.eject('output');
+    await expect(r.printer.eject('reject', r.permit)).rejects.toThrow(/reject tray is full/);
+    await r.printer.eject('output', r.permit);
 
     await r.printer.debug('hopper-empty');
     await waitFor(() => names().includes('HOPPER_EMPTY'));
-    await expect(r.printer.feed()).rejects.toThrow(/input hopper is empty/);
+    await expect(r.printer.feed(r.permit)).rejects.toThrow(/input hopper is empty/);
     expect((await r.printer.status()).flags.HOPPER_EMPTY).toBe(true);
     await expect(r.printer.debug('no-such-fault')).rejects.toThrow(/unknown fault/);
   });

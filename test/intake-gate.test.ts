@@ -8,16 +8,30 @@
  *   writes only through the channel a passed intake opened; a plain command after
  *   authentication is refused;
  * - no role, option or environment variable skips a check;
- * - chip-writing calls appear nowhere in the station or CLI code, so personalization (a later
- *   issue) can write to a chip only through the channel held by a clearance.
+ * - nothing that moves, prints on or writes to a booklet reaches the wire without a permit from
+ *   the device gate (station/device-gate.ts), whatever path built the command, and a permit
+ *   cannot be forged, reused or minted by anyone else (tried, not scanned for).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeResponse, encodeApdu, type Apdu } from '../drivers/apdu.ts';
+import { FrameType, type Link } from '../drivers/link.ts';
+import {
+  claimPermitAuthority,
+  DevicePermit,
+  PermitError,
+  permitIsLive,
+} from '../drivers/permit.ts';
+import { Command } from '../drivers/protocol.ts';
 import { EMRTD_AID } from '../mrtd/chip.ts';
 import { Scp03Error, Scp03Host, SecurityLevel } from '../mrtd/scp03.ts';
 import { lookupBooklet } from '../station/booklets.ts';
+import {
+  permitClearTransport,
+  permitForClearance,
+  permitMaintenance,
+} from '../station/device-gate.ts';
 import { PermissionError } from '../station/errors.ts';
 import {
   ClearanceError,
@@ -119,12 +133,16 @@ describe('the clearance gate', () => {
     if (o.decision !== 'accepted') throw new Error(`expected acceptance, got ${o.reason}`);
     return o;
   };
-  /** Ends an accepted job the way a restart would, ejecting the booklet. */
+  /** Ends an accepted job the way a restart would; a supervisor clears the transport. */
   const abandon = async (): Promise<void> => {
-    recoverIntakeJobs(station.db, station.actor('supervisor'));
+    const supervisor = station.actor('supervisor');
+    recoverIntakeJobs(station.db, supervisor);
     dev.encoder.setWrapper(undefined);
     await dev.encoder.field(false);
-    await dev.printer.eject('output');
+    await dev.printer.eject(
+      'output',
+      permitClearTransport(station.db, supervisor, dev.printer, 'test: abandoned job'),
+    );
   };
 
   it('refuses anything that merely looks like a clearance', () => {
@@ -147,8 +165,10 @@ describe('the clearance gate', () => {
   it('cannot be constructed outside station/intake', () => {
     const v = {
       jobId: 1,
+      jobKind: 'production' as const,
       serial: 'PA0100001',
       chipUid: '04A1B2C3D4E5F6',
+      printer: dev.printer,
       encoder: dev.encoder,
       channel: undefined as never,
     };
@@ -166,10 +186,20 @@ describe('the clearance gate', () => {
     const chip = sim.device.current!.chip!;
     expect(chip.lifeCycle).toBe(LifeCycle.PRE_PERSONALIZED);
 
-    // Writes through the encoder's installed SCP03 wrapper are accepted by the chip.
-    expect((await c.encoder.transceive(CREATE_DG1)).sw).toBe(0x9000);
-    expect((await c.encoder.transceive(UPDATE_DG1)).sw).toBe(0x9000);
-    expect((await c.encoder.transceive(PUT_BAC_SEED)).sw).toBe(0x9000);
+    // Without the gate's permit nothing is written, clearance or not.
+    await expect(c.encoder.transceive(CREATE_DG1)).rejects.toThrow(PermitError);
+    // The operator personalizing gets one against the clearance: writes through the encoder's
+    // installed SCP03 wrapper are accepted by the chip.
+    const permit = permitForClearance(
+      station.db,
+      station.actor('operator'),
+      a.clearance,
+      ['CHIP_WRITE', 'PRINT_DATA_PAGE', 'EJECT'],
+      'personalization',
+    );
+    expect((await c.encoder.transceive(CREATE_DG1, permit)).sw).toBe(0x9000);
+    expect((await c.encoder.transceive(UPDATE_DG1, permit)).sw).toBe(0x9000);
+    expect((await c.encoder.transceive(PUT_BAC_SEED, permit)).sw).toBe(0x9000);
     expect(chip.listFiles()).toEqual([{ fid: 0x0101, size: 32 }]);
     expect(chip.readFile(0x0101)!.subarray(0, 16)).toEqual(DG1_BYTES.subarray(0, 16));
     expect(chip.putData.get(0x0062)).toEqual(Buffer.alloc(16, 7));
@@ -178,9 +208,9 @@ describe('the clearance gate', () => {
     // A plain (unprotected) command after authentication is refused and closes the channel.
     c.encoder.setWrapper(undefined);
     const plain = { ...UPDATE_DG1, data: Buffer.alloc(16, 0xee) };
-    expect((await c.encoder.transceive(plain)).sw).toBe(0x6982);
+    expect((await c.encoder.transceive(plain, permit)).sw).toBe(0x6982);
     expect(chip.authenticated).toBe(false);
-    expect((await c.encoder.transceive(plain)).sw).toBe(0x6982);
+    expect((await c.encoder.transceive(plain, permit)).sw).toBe(0x6982);
     expect(chip.readFile(0x0101)!.subarray(0, 16)).toEqual(DG1_BYTES.subarray(0, 16));
 
     // Released (headless intake): the clearance is worth nothing afterwards.
@@ -220,26 +250,30 @@ describe('the clearance gate', () => {
   it('refuses a clearance when another chip is in the encoder, or none', async () => {
     const a = await accept();
     expect(a.serial).toBe('PA0100009');
-    // The checked booklet leaves; another one is fed and its chip detected.
+    const operator = station.actor('operator');
+    // The checked booklet leaves (ejecting ends the permit) while its job is still accepted.
+    const out = permitForClearance(station.db, operator, a.clearance, ['EJECT'], 'test');
     dev.encoder.setWrapper(undefined);
     await dev.encoder.field(false);
     expect(() => requireClearance(station.db, a.clearance)).toThrow(
       'the chip in the encoder is not the one checked',
     );
-    await dev.printer.eject('output');
-    await dev.printer.feed();
-    await dev.printer.moveToEncoder();
-    await dev.encoder.field(true);
-    const other = await dev.encoder.detectChip();
-    expect(other.uid.toString('hex').toUpperCase()).not.toBe(a.clearance.chipUid);
+    await dev.printer.eject('output', out);
+    expect(permitIsLive(out)).toBe(false);
+    // Another booklet passes intake: its chip is in the encoder now.
+    const b = await accept();
+    expect(b.serial).toBe('PA0100010');
+    expect(b.clearance.chipUid).not.toBe(a.clearance.chipUid);
     expect(() => requireClearance(station.db, a.clearance)).toThrow(
       'the chip in the encoder is not the one checked',
     );
-    // That chip was never authenticated: it refuses writes.
-    expect((await dev.encoder.transceive(CREATE_DG1)).sw).toBe(0x6982);
-    expect(sim.device.current!.chip!.listFiles()).toEqual([]);
+    // The first booklet's clearance gets no permit for the chip of the second.
+    expect(() =>
+      permitForClearance(station.db, operator, a.clearance, ['CHIP_WRITE'], 'test'),
+    ).toThrow('the chip in the encoder is not the one checked');
     await abandon();
     expect(lookupBooklet(station.db, a.serial)!.state).toBe('allocated');
+    expect(lookupBooklet(station.db, b.serial)!.state).toBe('allocated');
   });
 });
 
@@ -368,53 +402,148 @@ describe('the transport lock against replay', () => {
   });
 });
 
-/** Source files of the station side (not drivers/, simulator/, mrtd/ or tests). */
-function stationSources(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string): void => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return; // electron/ is not there yet
-    }
-    for (const n of names) {
-      const p = join(dir, n);
-      if (n === 'node_modules') continue;
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/\.(ts|tsx|mts|js|mjs)$/.test(n) && !/\.test\.tsx?$/.test(n)) out.push(p);
-    }
+describe('the device permit: nothing that moves, prints or writes leaves without one', () => {
+  let sim: RunningSimulator;
+  let dev: StationLink;
+  /** Command codes the station put on the wire since the test began. */
+  let onWire: number[];
+  const watch = (link: Link): void => {
+    link.on('frame', (e: { dir: string; frame?: { type: number; code: number } }) => {
+      if (e.dir === 'tx' && e.frame?.type === FrameType.COMMAND) onWire.push(e.frame.code);
+    });
   };
-  for (const d of ['station', 'cli', 'electron', 'renderer']) walk(join(ROOT, d));
-  return out;
-}
+  const MRZ = ['P<PERQUISPE<<ROSA<<<<<<<<<<<<<<<<<<<<<<<<<<<'];
 
-const CHIP_WRITES = [
-  /\bupdateBinary\w*\s*\(/,
-  /\bcreateFile\b/,
-  /\bputData\b/,
-  /\bins\s*:\s*0x(e0|d6|da)\b/i,
-  /\bins\s*===?\s*0x(e0|d6|da)\b/i,
-];
-
-describe('static scan: no chip-writing call outside drivers/, simulator/, mrtd/ and tests', () => {
-  it('finds the patterns where they belong (the scan works)', () => {
-    const encoder = readFileSync(join(ROOT, 'drivers/encoder.ts'), 'utf8');
-    expect(CHIP_WRITES[0]!.test(encoder)).toBe(true);
-    expect(CHIP_WRITES[3]!.test(encoder)).toBe(true);
+  beforeAll(async () => {
+    sim = await startSimulator({ hopper: { version: 1, booklets: pick('PA0100001') } });
+    dev = await connectStation(sim.stationPath);
+    watch(dev.link);
   });
 
-  it('finds none in station/, cli/ or electron/', () => {
-    const files = stationSources();
-    expect(files.some((f) => f.endsWith('station/intake/intake.ts'))).toBe(true);
-    const hits: string[] = [];
-    for (const f of files) {
-      const lines = readFileSync(f, 'utf8').split('\n');
-      lines.forEach((l, i) => {
-        if (CHIP_WRITES.some((re) => re.test(l)))
-          hits.push(`${relative(ROOT, f)}:${i + 1}: ${l.trim()}`);
-      });
+  afterAll(async () => {
+    await dev?.close();
+    await sim?.close();
+  });
+
+  it('refuses every guarded command without a permit before a byte is sent, whatever builds it', async () => {
+    const { printer, encoder, link } = dev;
+    const none = undefined as unknown as DevicePermit;
+    const counters = { ...sim.device.counters };
+    onWire = [];
+    const attempts: [string, () => Promise<unknown>][] = [
+      ['printer.feed', () => printer.feed(none)],
+      ['printer.moveToEncoder', () => printer.moveToEncoder(none)],
+      ['printer.printDataPage', () => printer.printDataPage({ fields: {}, mrz: MRZ }, none)],
+      ['printer.eject output', () => printer.eject('output', none)],
+      ['printer.eject reject', () => printer.eject('reject', none)],
+      ['printer.testPattern', () => printer.testPattern('nozzle', none)],
+      ['printer.clean', () => printer.clean(none)],
+      ['printer.call FEED', () => printer.call('FEED')],
+      ['encoder CREATE FILE', () => encoder.transmit(encodeApdu(CREATE_DG1))],
+      ['encoder UPDATE BINARY', () => encoder.transmit(encodeApdu(UPDATE_DG1))],
+      ['encoder PUT DATA', () => encoder.transmit(encodeApdu(PUT_BAC_SEED))],
+      [
+        'INITIALIZE UPDATE',
+        () => encoder.transmit(Buffer.from('8050010008' + '00'.repeat(8), 'hex')),
+      ],
+      ['EXTERNAL AUTHENTICATE', () => encoder.transmit(Buffer.from('8482330010', 'hex'))],
+      // Secure messaging and chaining keep INS in clear: still a write.
+      [
+        'UPDATE BINARY under SM',
+        () => link.request(Command.TRANSCEIVE, Buffer.from('0cd6000002aabb', 'hex')),
+      ],
+      ['chained CREATE FILE', () => link.request(0x42, Buffer.from('10e0000001ff', 'hex'))],
+      ['a truncated APDU', () => link.request(0x42, Buffer.from([0x00, 0xd6]))],
+      ['raw 0x10 FEED', () => link.request(0x10)],
+      ['raw 0x12 MOVE_TO_ENCODER', () => link.request(0x12)],
+      ['raw 0x13 PRINT_DATA_PAGE', () => link.request(0x13, Buffer.from('0200034142', 'hex'))],
+      ['raw 0x15 EJECT', () => link.request(0x15, Buffer.from([0]))],
+      ['raw 0x16 TEST_PATTERN', () => link.request(0x16, Buffer.from([1]))],
+      ['raw 0x17 CLEAN', () => link.request(0x17)],
+      ['a code outside the protocol', () => link.request(0x77)],
+    ];
+    const outcomes = await Promise.all(
+      attempts.map(async ([what, f]) => {
+        const e = await f().then(
+          () => 'sent',
+          (x: unknown) => x,
+        );
+        return [what, e instanceof PermitError ? 'refused' : String(e)];
+      }),
+    );
+    expect(outcomes).toEqual(attempts.map(([what]) => [what, 'refused']));
+    expect(onWire).toEqual([]);
+    expect(sim.device.counters).toEqual(counters);
+    expect(sim.device.printLog).toEqual([]);
+    // Reads and status stay free.
+    expect((await printer.status()).position).toBe('none');
+    expect(onWire).toEqual([Command.GET_STATUS]);
+  });
+
+  it('cannot be forged: a lookalike, an object of its class, a new one or a changed one', async () => {
+    const lookalike = { purpose: 'intake job 1', operations: ['FEED'] } as unknown as DevicePermit;
+    await expect(dev.printer.feed(lookalike)).rejects.toThrow(
+      'FEED refused: the permit is not one the device gate issued',
+    );
+    const forged = Object.assign(Object.create(DevicePermit.prototype) as object, lookalike);
+    expect(forged).toBeInstanceOf(DevicePermit);
+    await expect(dev.printer.feed(forged as DevicePermit)).rejects.toThrow(
+      'the permit is not one the device gate issued',
+    );
+    const scope = { purpose: 'x', operations: ['FEED' as const], links: [dev.link] };
+    expect(() => new DevicePermit(Symbol('device permit'), scope)).toThrow(
+      'a device permit comes only from the gate',
+    );
+    expect(() => new DevicePermit(Symbol.for('device permit'), scope)).toThrow(PermitError);
+    const real = permitMaintenance(station.db, station.actor('technician'), dev.link, 'CLEAN');
+    expect(Object.isFrozen(real)).toBe(true);
+    expect(() => {
+      (real as unknown as { operations: string[] }).operations = ['FEED'];
+    }).toThrow(TypeError);
+    await expect(dev.printer.feed(real)).rejects.toThrow('the CLEAN permit does not allow FEED');
+  });
+
+  it('is spent by use and valid on its own device only', async () => {
+    const technician = station.actor('technician');
+    const once = permitMaintenance(station.db, technician, dev.link, 'TEST_PATTERN');
+    await dev.printer.testPattern('nozzle', once);
+    await expect(dev.printer.testPattern('nozzle', once)).rejects.toThrow(
+      'TEST_PATTERN refused: the TEST_PATTERN permit has ended (used)',
+    );
+    const sim2 = await startSimulator({ hopper: { version: 1, booklets: pick('PA0100002') } });
+    const dev2 = await connectStation(sim2.stationPath);
+    try {
+      const clear = permitClearTransport(station.db, technician, dev.printer, 'test');
+      await expect(dev2.printer.eject('output', clear)).rejects.toThrow(
+        'EJECT refused: the clear the transport permit is for another device',
+      );
+      expect(sim2.device.counters.ejectedOutput).toBe(0);
+    } finally {
+      await dev2.close();
+      await sim2.close();
     }
-    expect(hits).toEqual([]);
+  });
+
+  it('has one minter: the gate claimed the authority, a second claim throws', () => {
+    expect(() => claimPermitAuthority()).toThrow(
+      'the device permit authority was already claimed in this process',
+    );
+  });
+
+  it('is given only to the roles that may have it, and every grant is audited', () => {
+    const { db } = station;
+    const lastAction = (): string =>
+      db.prepare('SELECT action FROM audit_log ORDER BY seq DESC LIMIT 1').pluck().get() as string;
+    const operator = station.actor('operator');
+    expect(() => permitMaintenance(db, operator, dev.link, 'CLEAN')).toThrow(PermissionError);
+    expect(() => permitClearTransport(db, operator, dev.printer, 'x')).toThrow(PermissionError);
+    permitMaintenance(db, station.actor('admin'), dev.link, 'CLEAN');
+    expect(lastAction()).toBe('device.maintenance');
+    permitClearTransport(db, station.actor('supervisor'), dev.printer, 'after a jam');
+    expect(lastAction()).toBe('device.permit');
+    // A clearance is the only way to a print or write permit; a lookalike is refused.
+    expect(() =>
+      permitForClearance(db, operator, { jobId: 1, serial: 'PA0100001' }, ['CHIP_WRITE'], 'x'),
+    ).toThrow(ClearanceError);
   });
 });

@@ -101,9 +101,9 @@ describe('a device fault mid-intake', () => {
     const before = refusals();
     // The jam happens while the booklet travels to the encoder.
     const move = opts.printer.moveToEncoder.bind(opts.printer);
-    opts.printer.moveToEncoder = async () => {
+    opts.printer.moveToEncoder = async (permit) => {
       sim!.inject('jam');
-      return move();
+      return move(permit);
     };
     const e = await expectDeviceFault(opts);
     expect(e.step).toBe('move-to-encoder');

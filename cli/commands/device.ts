@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { DeviceClient } from '../../drivers/device-client.ts';
+import { EncoderClient } from '../../drivers/encoder.ts';
 import type { Frame } from '../../drivers/frame.ts';
 import { FrameType, type Link, type TraceEntry } from '../../drivers/link.ts';
 import {
@@ -20,13 +21,26 @@ import {
   TestPattern,
   type TestPatternKind,
 } from '../../drivers/protocol.ts';
+import type { Db } from '../../db/open.ts';
+import { auditDeviceUse, DEVICE_ROLES, permitMaintenance } from '../../station/device-gate.ts';
+import { DeviceTerminal, TerminalRefusal } from '../../station/device-terminal.ts';
+import { openStationCustody } from '../../station/keys/station-custody.ts';
+import type { Actor } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
+import { formatIntakeLine } from '../intake-runner.ts';
+import { login, withStationDb } from './users.ts';
 
 interface PortOpts {
   port?: string;
   baud?: string;
   json?: boolean;
+  user?: string;
+}
+
+/** Signs in a technician or admin (--user, PIN from STATION_PIN or a prompt). */
+async function signIn(db: Db, opts: PortOpts, action: string): Promise<Actor> {
+  return login(db, opts.user, DEVICE_ROLES, action);
 }
 
 function baudOf(opts: PortOpts): number {
@@ -138,22 +152,56 @@ export function parseTerminalLine(line: string): { code: number; payload: Buffer
   return { code, payload };
 }
 
-/** The technician's terminal: raw commands in, every frame both ways decoded out. */
+/** Terminal lines that are not protocol commands. */
+const TERMINAL_HELP = [
+  'commands: a protocol command by name or 0xNN, with hex bytes or "text" (e.g. IDENTIFY,',
+  '  GET_STATUS, GET_COUNTERS, READ_SERIAL, FIELD 01, DETECT_CHIP, TRANSCEIVE 00a4040c...,',
+  '  TEST_PATTERN 01, CLEAN, DEBUG "jam"); FEED is refused; MOVE_TO_ENCODER, PRINT_DATA_PAGE,',
+  '  EJECT and chip writes only for the test booklet of "intake-test", until it is ejected',
+  'intake-test: take the next booklet through test intake (test stock only)',
+  'help: this text; end with Ctrl-D',
+];
+
+/**
+ * The technician's terminal: raw commands in, every frame both ways decoded out. What may be
+ * sent is decided by the station (station/device-terminal.ts); refusals are printed with `!!`.
+ */
 export async function runTerminal(
-  link: Link,
+  term: DeviceTerminal,
   input: Readable,
   out: (line: string) => void,
 ): Promise<void> {
+  const link = term.link;
   const onFrame = (e: TraceEntry): void => out(describeTrace(e));
+  const onClose = (i: { disconnected: boolean }): void =>
+    out(`!! link closed${i.disconnected ? ': device disconnected' : ''}`);
   link.on('frame', onFrame);
-  link.on('close', (i: { disconnected: boolean }) =>
-    out(`!! link closed${i.disconnected ? ': device disconnected' : ''}`),
+  link.on('close', onClose);
+  out(
+    'type a command (e.g. IDENTIFY, GET_STATUS, TEST_PATTERN 01, intake-test, help); end with Ctrl-D',
   );
-  out('type a command (e.g. IDENTIFY, GET_STATUS, TEST_PATTERN 01, DEBUG "jam"); end with Ctrl-D');
   const rl = createInterface({ input, terminal: false });
   try {
     for await (const line of rl) {
-      if (!line.trim()) continue;
+      const word = line.trim().toLowerCase();
+      if (!word) continue;
+      if (word === 'help') {
+        for (const h of TERMINAL_HELP) out(h);
+        continue;
+      }
+      if (word === 'intake-test') {
+        try {
+          const o = await term.testIntake();
+          out(`== test intake: ${formatIntakeLine(o, 'en')}`);
+          if (o.decision === 'accepted')
+            out(
+              `== ${o.serial}: MOVE_TO_ENCODER, PRINT_DATA_PAGE, chip commands and EJECT allowed until it is ejected`,
+            );
+        } catch (e) {
+          out(`!! ${e instanceof Error ? e.message : String(e)}`);
+        }
+        continue;
+      }
       let cmd: { code: number; payload: Buffer };
       try {
         cmd = parseTerminalLine(line);
@@ -162,19 +210,24 @@ export async function runTerminal(
         continue;
       }
       try {
-        const r = await link.request(cmd.code, cmd.payload);
+        const r = await term.send(cmd.code, cmd.payload);
         const body =
           cmd.code === Cmd.TRANSCEIVE || cmd.code === Cmd.READ_MRZ
             ? shown(cmd.code, r.payload, 'response')
             : hex(r.payload, 256);
         out(`== ${commandName(cmd.code)}: ${statusName(r.status)} ${body}`.trimEnd());
       } catch (e) {
-        out(`!! ${e instanceof Error ? e.message : String(e)}`);
+        out(
+          `!! ${e instanceof TerminalRefusal ? 'refused: ' : ''}${e instanceof Error ? e.message : String(e)}`,
+        );
       }
     }
   } finally {
     link.off('frame', onFrame);
     rl.close();
+    const { ejectError } = await term.close();
+    if (ejectError) out(`!! the test booklet could not be ejected: ${ejectError}`);
+    link.off('close', onClose);
   }
 }
 
@@ -217,30 +270,35 @@ export function register(program: Command, ctx: CliContext): void {
 
   device
     .command('info')
-    .description('ask the device for its identity and status')
+    .description('ask the device for its identity and status (technician or admin)')
     .option('--port <path>', 'serial port (default: the remembered device)')
     .option('--baud <n>', 'baud rate', '115200')
+    .option('--user <name>', 'technician or admin; PIN from STATION_PIN or a prompt')
     .option('--json', 'machine-readable output')
     .action(async (opts: PortOpts) => {
-      await withLink(ctx, opts, async (link) => {
-        const client = new DeviceClient(link);
-        const identity = await client.identify();
-        const status = await client.status();
-        if (opts.json) {
-          ctx.out(JSON.stringify({ port: link.transport.description, identity, status }));
-          return;
-        }
-        ctx.out(`port:      ${link.transport.description}`);
-        ctx.out(`model:     ${identity.model}`);
-        ctx.out(`firmware:  ${identity.firmware}`);
-        ctx.out(`serial:    ${identity.serialNumber}`);
-        ctx.out(`kind:      ${identity.kind} (frames up to ${identity.maxPayload} bytes)`);
-        const on = Object.entries(status.flags)
-          .filter(([, v]) => v)
-          .map(([k]) => k);
-        ctx.out(
-          `status:    ${on.length ? on.join(', ') : 'ready'}; booklet position: ${status.position}`,
-        );
+      await withStationDb(ctx, async (db) => {
+        const actor = await signIn(db, opts, 'ask the device for its identity and status');
+        await withLink(ctx, opts, async (link) => {
+          auditDeviceUse(db, actor, 'device.info', { port: link.description });
+          const client = new DeviceClient(link);
+          const identity = await client.identify();
+          const status = await client.status();
+          if (opts.json) {
+            ctx.out(JSON.stringify({ port: link.description, identity, status }));
+            return;
+          }
+          ctx.out(`port:      ${link.description}`);
+          ctx.out(`model:     ${identity.model}`);
+          ctx.out(`firmware:  ${identity.firmware}`);
+          ctx.out(`serial:    ${identity.serialNumber}`);
+          ctx.out(`kind:      ${identity.kind} (frames up to ${identity.maxPayload} bytes)`);
+          const on = Object.entries(status.flags)
+            .filter(([, v]) => v)
+            .map(([k]) => k);
+          ctx.out(
+            `status:    ${on.length ? on.join(', ') : 'ready'}; booklet position: ${status.position}`,
+          );
+        });
       });
     });
 
@@ -274,32 +332,53 @@ export function register(program: Command, ctx: CliContext): void {
 
   device
     .command('test-pattern')
-    .description('print a test pattern: nozzle, alignment or colour-bars')
+    .description(
+      'print a test pattern: nozzle, alignment or colour-bars (technician or admin; on no booklet)',
+    )
     .argument('<kind>', 'nozzle | alignment | colour-bars')
     .option('--port <path>', 'serial port (default: the remembered device)')
     .option('--baud <n>', 'baud rate', '115200')
+    .option('--user <name>', 'technician or admin; PIN from STATION_PIN or a prompt')
     .option('--json', 'machine-readable output')
     .action(async (kind: string, opts: PortOpts) => {
       if (!(kind in TestPattern))
         throw new CliError(`unknown test pattern "${kind}" (nozzle, alignment, colour-bars)`);
-      await withLink(ctx, opts, async (link) => {
-        const printer = new PrinterClient(link);
-        try {
-          await printer.testPattern(kind as TestPatternKind);
-        } catch (e) {
-          throw new CliError(e instanceof Error ? e.message : String(e));
-        }
-        if (opts.json) ctx.out(JSON.stringify({ printed: kind }));
-        else ctx.out(`printed the ${kind} test pattern`);
+      await withStationDb(ctx, async (db) => {
+        const actor = await signIn(db, opts, 'print test patterns');
+        await withLink(ctx, opts, async (link) => {
+          const printer = new PrinterClient(link);
+          const permit = permitMaintenance(db, actor, link, 'TEST_PATTERN', { kind });
+          try {
+            await printer.testPattern(kind as TestPatternKind, permit);
+          } catch (e) {
+            throw new CliError(e instanceof Error ? e.message : String(e));
+          }
+          if (opts.json) ctx.out(JSON.stringify({ printed: kind }));
+          else ctx.out(`printed the ${kind} test pattern`);
+        });
       });
     });
 
   device
     .command('terminal')
-    .description('send raw commands and watch every frame both ways, decoded')
+    .description(
+      'send raw commands and watch every frame both ways, decoded (technician or admin; docs/terminal.md)',
+    )
     .option('--port <path>', 'serial port (default: the remembered device)')
     .option('--baud <n>', 'baud rate', '115200')
+    .option('--user <name>', 'technician or admin; PIN from STATION_PIN or a prompt')
     .action(async (opts: PortOpts) => {
-      await withLink(ctx, opts, (link) => runTerminal(link, process.stdin, ctx.out));
+      await withStationDb(ctx, async (db) => {
+        const actor = await signIn(db, opts, 'use the device terminal');
+        await withLink(ctx, opts, async (link) => {
+          const term = DeviceTerminal.open(
+            db,
+            actor,
+            { printer: new PrinterClient(link), encoder: new EncoderClient(link) },
+            () => openStationCustody(ctx.dataDir()),
+          );
+          await runTerminal(term, process.stdin, ctx.out);
+        });
+      });
     });
 }

@@ -11,6 +11,7 @@
 import { decodeResponse, encodeApdu, encodeResponse, decodeApdu } from '../../drivers/apdu.ts';
 import type { Apdu, ApduResponse } from '../../drivers/apdu.ts';
 import { ApduError, type ApduWrapper, type EncoderClient } from '../../drivers/encoder.ts';
+import type { DevicePermit } from '../../drivers/permit.ts';
 import type { PrinterClient } from '../../drivers/printer.ts';
 import { DeviceError, Status } from '../../drivers/protocol.ts';
 import type { Db } from '../../db/open.ts';
@@ -25,6 +26,7 @@ import { Scp03Error, Scp03Host, SecurityLevel } from '../../mrtd/scp03.ts';
 import { getChipProfile } from '../agencies.ts';
 import { writeAudit } from '../audit.ts';
 import { lookupBooklet, type BookletInfo } from '../booklets.ts';
+import { permitForClearance, permitIntake, revokePermit } from '../device-gate.ts';
 import { getStationIdentity } from '../identity.ts';
 import type { TransportKeyCustody } from '../keys/custody.ts';
 import { KeyCustodyError } from '../keys/errors.ts';
@@ -109,16 +111,21 @@ const issueToken = Symbol('intake');
  */
 export class IntakeClearance {
   readonly jobId: number;
+  readonly jobKind: JobKind;
   readonly serial: string;
   readonly chipUid: string;
+  /** The devices intake used: permits for this booklet are valid on these only. */
+  readonly printer: PrinterClient;
   readonly encoder: EncoderClient;
   readonly channel: Scp03Host;
   constructor(
     token: symbol,
     v: {
       jobId: number;
+      jobKind: JobKind;
       serial: string;
       chipUid: string;
+      printer: PrinterClient;
       encoder: EncoderClient;
       channel: Scp03Host;
     },
@@ -126,8 +133,10 @@ export class IntakeClearance {
     if (token !== issueToken)
       throw new Error('an intake clearance comes only from a passed intake');
     this.jobId = v.jobId;
+    this.jobKind = v.jobKind;
     this.serial = v.serial;
     this.chipUid = v.chipUid;
+    this.printer = v.printer;
     this.encoder = v.encoder;
     this.channel = v.channel;
     clearances.add(this);
@@ -204,6 +213,8 @@ export async function intakeNextBooklet(opts: IntakeOptions): Promise<IntakeOutc
     actorId: actor.id,
     at: now(),
   });
+  // The device commands of this job (feed, move, authenticate, eject) need the gate's permit.
+  const permit = permitIntake(db, actor, { printer, encoder }, { jobId, jobKind });
   const facts: IntakeFacts = {};
   let step: IntakeStep = 'feed';
   let bookletInPrinter = false;
@@ -218,7 +229,7 @@ export async function intakeNextBooklet(opts: IntakeOptions): Promise<IntakeOutc
 
   try {
     at('feed');
-    await printer.feed();
+    await printer.feed(permit);
     bookletInPrinter = true;
 
     at('read-printed-serial');
@@ -232,7 +243,7 @@ export async function intakeNextBooklet(opts: IntakeOptions): Promise<IntakeOutc
     const printedSerial = facts.printedSerial!;
 
     at('move-to-encoder');
-    await printer.moveToEncoder();
+    await printer.moveToEncoder(permit);
     at('field-on');
     await encoder.field(true);
 
@@ -267,10 +278,12 @@ export async function intakeNextBooklet(opts: IntakeOptions): Promise<IntakeOutc
     await chipCommand(() => encoder.selectApplication(EMRTD_AID));
 
     at('transport-authentication', { agency: identity.agencyCode, keyVersion: record.keyVersion });
-    const channel = await authenticate(encoder, custody, identity.agencyCode, record, uid);
+    const channel = await authenticate(encoder, custody, identity.agencyCode, record, uid, permit);
     encoder.setWrapper(scp03Wrapper(channel));
 
     at('accept');
+    // From here on the booklet's clearance is what permits anything (device-gate.ts).
+    revokePermit(permit, 'intake accepted');
     const acceptedAt = now();
     db.transaction(() => {
       transition(db, {
@@ -290,17 +303,20 @@ export async function intakeNextBooklet(opts: IntakeOptions): Promise<IntakeOutc
     })();
     const clearance = new IntakeClearance(issueToken, {
       jobId,
+      jobKind,
       serial: booklet.serial,
       chipUid: uid,
+      printer,
       encoder,
       channel,
     });
     return { decision: 'accepted', jobId, serial: booklet.serial, facts: { ...facts }, clearance };
   } catch (e) {
     if (e instanceof Refusal) {
-      return refuse(opts, jobId, jobKind, e, facts, now, (s) => at(s), bookletInPrinter);
+      return refuse(opts, jobId, jobKind, e, facts, now, (s) => at(s), bookletInPrinter, permit);
     }
-    // Whatever failed, no secure channel outlives a job that did not pass.
+    // Whatever failed, no secure channel and no permit outlive a job that did not pass.
+    revokePermit(permit, 'intake stopped by a device fault');
     encoder.setWrapper(undefined);
     const failedAt = now();
     const message = e instanceof Error ? e.message : String(e);
@@ -427,6 +443,7 @@ async function authenticate(
   agency: string,
   record: PrePersoRecord,
   uid: string,
+  permit: DevicePermit,
 ): Promise<Scp03Host> {
   let keys;
   try {
@@ -451,7 +468,10 @@ async function authenticate(
     const exchange = async (raw: Buffer): Promise<Buffer> => {
       const a = decodeApdu(raw);
       const res = await chipCommand(() =>
-        encoder.transceive({ cla: a.cla, ins: a.ins, p1: a.p1, p2: a.p2, data: a.data, le: a.le }),
+        encoder.transceive(
+          { cla: a.cla, ins: a.ins, p1: a.p1, p2: a.p2, data: a.data, le: a.le },
+          permit,
+        ),
       );
       return encodeResponse(res);
     };
@@ -473,6 +493,7 @@ async function refuse(
   now: () => Date,
   at: (s: IntakeStep) => void,
   bookletInPrinter: boolean,
+  permit: DevicePermit,
 ): Promise<IntakeRefused> {
   const { db, actor, encoder, printer } = opts;
   const identity = getStationIdentity(db);
@@ -547,10 +568,12 @@ async function refuse(
     await encoder.field(false).catch(() => undefined);
     if (bookletInPrinter) {
       at('eject-reject');
-      await printer.eject('reject');
+      await printer.eject('reject', permit);
     }
   } catch (e) {
     ejectError = e instanceof Error ? e.message : String(e);
+  } finally {
+    revokePermit(permit, 'intake refused');
   }
   return {
     decision: 'refused',
@@ -574,6 +597,7 @@ export async function releaseAccepted(
 ): Promise<void> {
   const { db, actor, printer, encoder } = opts;
   const c = requireClearance(db, accepted.clearance);
+  const permit = permitForClearance(db, actor, c, ['EJECT'], 'release');
   const when = (opts.now ?? (() => new Date()))();
   journalStep(db, c.jobId, 'release', when);
   db.transaction(() => {
@@ -589,7 +613,7 @@ export async function releaseAccepted(
   encoder.setWrapper(undefined);
   await encoder.field(false);
   journalStep(db, c.jobId, 'eject-output', when);
-  await printer.eject('output');
+  await printer.eject('output', permit);
 }
 
 /**
