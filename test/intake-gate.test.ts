@@ -7,13 +7,11 @@
  * - the simulated chip refuses every write before SCP03 transport authentication and accepts
  *   writes only through the channel a passed intake opened; a plain command after
  *   authentication is refused;
- * - no role, option or environment variable skips a check;
+ * - no role, option or environment variable skips a check (test/intake-no-override.test.ts);
  * - nothing that moves, prints on or writes to a booklet reaches the wire without a permit from
  *   the device gate (station/device-gate.ts), whatever path built the command, and a permit
  *   cannot be forged, reused or minted by anyone else (tried, not scanned for).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeResponse, encodeApdu, type Apdu } from '../drivers/apdu.ts';
 import { FrameType, type Link } from '../drivers/link.ts';
@@ -63,8 +61,6 @@ import {
   type SeededStation,
   type StationLink,
 } from './intake-support.ts';
-
-const ROOT = join(import.meta.dirname, '..');
 
 /** CREATE FILE of DG1 (0101), 32 bytes, with its FCP (docs/chip.md). */
 const CREATE_DG1: Apdu = {
