@@ -1,5 +1,4 @@
 /** The document engine: ICAO Doc 9303 structures and chip access cryptography, as pure functions. */
-export * from './apdu.ts';
 export * from './tlv.ts';
 export * from './mrz.ts';
 export * from './image.ts';

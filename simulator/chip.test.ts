@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeResponse, encodeApdu, type Apdu } from '../drivers/apdu.ts';
+import { decodeResponse, encodeApdu, type Apdu } from '../iso7816/apdu.ts';
 import { EMRTD_AID, PREPERSO_FID, SimChip, type SecureChannelHandler } from './chip.ts';
 import { defaultHopper, makeBooklet, parseHopper } from './hopper.ts';
 

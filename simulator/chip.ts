@@ -1,4 +1,4 @@
-import { decodeApdu, encodeResponse, type Apdu, type ApduResponse } from '../drivers/apdu.ts';
+import { decodeApdu, encodeResponse, type Apdu, type ApduResponse } from '../iso7816/apdu.ts';
 import { CHIP_PROFILES, type Booklet, type ChipProfile } from './hopper.ts';
 import { decodeTlvList, tlv } from '../mrtd/tlv.ts';
 import { ChipLifeCycle, EMRTD_AID, LIFE_CYCLE_TAG } from '../mrtd/chip.ts';

@@ -5,7 +5,7 @@
  * cycle; every write needs the open channel. Once open, every command must carry secure
  * messaging; a plain one closes the channel.
  */
-import { encodeApdu, type Apdu, type ApduResponse } from '../drivers/apdu.ts';
+import { encodeApdu, type Apdu, type ApduResponse } from '../iso7816/apdu.ts';
 import { Scp03Card, Scp03Error } from '../mrtd/scp03.ts';
 import type { SecureChannelHandler, SimChip } from './chip.ts';
 

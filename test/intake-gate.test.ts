@@ -14,7 +14,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeResponse, encodeApdu, type Apdu } from '../drivers/apdu.ts';
+import { decodeResponse, encodeApdu, type Apdu } from '../iso7816/apdu.ts';
 import { EMRTD_AID } from '../mrtd/chip.ts';
 import { Scp03Error, Scp03Host, SecurityLevel } from '../mrtd/scp03.ts';
 import { lookupBooklet } from '../station/booklets.ts';
