@@ -181,11 +181,7 @@ class Scp03Channel {
   }
 
   /** C-MAC over chaining || header (CLA with 04, Lc counting the MAC) || data; updates chaining. */
-  protected commandMac(
-    s: Scp03SessionKeys,
-    c: Apdu,
-    data: Buffer,
-  ): { apdu: Buffer; mac: Buffer } {
+  protected commandMac(s: Scp03SessionKeys, c: Apdu, data: Buffer): { apdu: Buffer; mac: Buffer } {
     const withMac = encodeApdu({
       ...c,
       data: Buffer.concat([data, Buffer.alloc(8)]),
@@ -196,17 +192,31 @@ class Scp03Channel {
     return { apdu: withMac, mac: this.macChaining.subarray(0, 8) };
   }
 
-  protected responseIcv(s: Scp03SessionKeys): Buffer {
-    return aesEcb(s.sEnc, counterBlock(this.encCounter, 0x80));
+  protected responseIcv(s: Scp03SessionKeys, counter = this.encCounter): Buffer {
+    return aesEcb(s.sEnc, counterBlock(counter, 0x80));
   }
 
   protected commandIcv(s: Scp03SessionKeys): Buffer {
     return aesEcb(s.sEnc, counterBlock(this.encCounter));
   }
 
-  protected rmac(s: Scp03SessionKeys, data: Buffer, sw: number): Buffer {
-    return aesCmac(s.sRmac, Buffer.concat([this.macChaining, data, swBytes(sw)])).subarray(0, 8);
+  protected rmac(
+    s: Scp03SessionKeys,
+    data: Buffer,
+    sw: number,
+    chaining = this.macChaining,
+  ): Buffer {
+    return aesCmac(s.sRmac, Buffer.concat([chaining, data, swBytes(sw)])).subarray(0, 8);
   }
+}
+
+/**
+ * The host's channel state right after one wrapped command: its C-MAC chaining value and the
+ * encryption counter, which is what checking that command's R-MAC and decrypting its answer need.
+ */
+export interface Scp03HostState {
+  readonly macChaining: Buffer;
+  readonly encCounter: number;
 }
 
 export interface Scp03HostOptions {
@@ -326,6 +336,31 @@ export class Scp03Host extends Scp03Channel {
 
   /** Checks the R-MAC and decrypts (R-ENCRYPTION) when agreed; returns plain data || SW. */
   unwrapResponse(resp: Uint8Array): Buffer {
+    return this.unwrapResponseAt(resp, this.state());
+  }
+
+  /** The state after the last wrapped command (see `unwrapResponseAt` and `rewind`). */
+  state(): Scp03HostState {
+    return { macChaining: Buffer.from(this.macChaining), encCounter: this.encCounter };
+  }
+
+  /**
+   * Goes back to a state taken before a command the card refused without processing it: a
+   * `6700` to an extended-length APDU comes from the card's transport layer, before secure
+   * messaging, so the card's counter and chaining did not move. The next command reuses them.
+   */
+  rewind(state: Scp03HostState): void {
+    this.requireOpen();
+    this.macChaining = Buffer.from(state.macChaining);
+    this.encCounter = state.encCounter;
+  }
+
+  /**
+   * `unwrapResponse` for the answer to an earlier command, when later commands were wrapped
+   * since (several commands outstanding; the card answers in order). `state` is `state()` taken
+   * right after that command was wrapped.
+   */
+  unwrapResponseAt(resp: Uint8Array, state: Scp03HostState): Buffer {
     const s = this.requireOpen();
     const { data, sw } = decodeResponse(resp);
     if (!(this.level & R_MAC)) return Buffer.from(resp);
@@ -335,11 +370,11 @@ export class Scp03Host extends Scp03Channel {
     }
     if (data.length < 8) throw new Scp03Error('response too short for an R-MAC');
     const body = data.subarray(0, data.length - 8);
-    if (!same(this.rmac(s, body, sw), data.subarray(data.length - 8)))
+    if (!same(this.rmac(s, body, sw, state.macChaining), data.subarray(data.length - 8)))
       throw new Scp03Error('R-MAC does not verify');
     const plain =
       this.level & R_ENC && body.length > 0
-        ? unpad16(aesCbc(true, s.sEnc, this.responseIcv(s), body))
+        ? unpad16(aesCbc(true, s.sEnc, this.responseIcv(s, state.encCounter), body))
         : body;
     return Buffer.concat([plain, swBytes(sw)]);
   }

@@ -51,6 +51,11 @@ class SmSession {
     return b;
   }
 
+  protected setSsc(ssc: Uint8Array): void {
+    if (ssc.length !== 8) throw new RangeError(`SSC must be 8 bytes, got ${ssc.length}`);
+    this.counter = Buffer.from(ssc).readBigUInt64BE();
+  }
+
   protected nextSsc(): Buffer {
     this.counter = (this.counter + 1n) & 0xffffffffffffffffn;
     return this.ssc;
@@ -106,6 +111,15 @@ function decryptDo87(ksEnc: Buffer, t: Tlv): Buffer {
 
 /** Terminal side: protect commands, verify and decrypt responses. */
 export class SmTerminal extends SmSession {
+  /**
+   * Goes back to an SSC read before a command the chip refused without processing it: a `6700`
+   * to an extended-length APDU comes from its transport layer, before secure messaging, so the
+   * chip's counter did not move.
+   */
+  rewind(ssc: Uint8Array): void {
+    this.setSsc(ssc);
+  }
+
   /** Protects a plain command APDU (even INS; odd-INS DO85 is not used by the LDS). */
   wrap(apdu: Uint8Array): Buffer {
     const c = decodeApdu(apdu);
@@ -199,4 +213,3 @@ export class SmChip extends SmSession {
     return Buffer.concat([...dos, tlv(0x8e, cc), swBytes(sw)]);
   }
 }
-
