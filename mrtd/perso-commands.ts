@@ -311,7 +311,9 @@ export async function runPersonalization(
         !extendedConfirmed &&
         step.data.length - pos > scp03PlainCapacity(SHORT_LC, level)
       ) {
-        const [first] = updateBinaryApdus(step, chunk, pos);
+        // The probe is the smallest extended APDU: a chip that refuses it wastes few bytes.
+        const probe = scp03PlainCapacity(SHORT_LC + 16, level);
+        const [first] = updateBinaryApdus(step, probe, pos);
         const a = await send(first!);
         if (!a) {
           extended = false;
