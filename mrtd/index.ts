@@ -13,4 +13,7 @@ export * from './des.ts';
 export * from './bac.ts';
 export * from './secure-messaging.ts';
 export * from './scp03.ts';
+export * from './chip-io.ts';
+export * from './perso-commands.ts';
+export * from './border-reader.ts';
 export { aesCmac } from './cmac.ts';

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeResponse, encodeApdu, type Apdu } from '../iso7816/apdu.ts';
+import { BacTerminal, bacKeys } from '../mrtd/bac.ts';
+import { SmTerminal } from '../mrtd/secure-messaging.ts';
 import { EMRTD_AID, PREPERSO_FID, SimChip, type SecureChannelHandler } from './chip.ts';
 import { defaultHopper, makeBooklet, parseHopper } from './hopper.ts';
 
@@ -103,6 +105,56 @@ describe('simulated chip', () => {
     expect(seen).toEqual([0x82, 0xe0]);
     chip.reset();
     expect(chip.authenticated).toBe(false);
+  });
+});
+
+describe('BAC on the simulated chip', () => {
+  const info = 'L898902C<369080619406236';
+  const locked = (): SimChip => {
+    const chip = new SimChip(makeBooklet({ serial: 'PA7000005' }), { transportLock: false });
+    run(chip, selectApp);
+    run(chip, create(0x011e, 4));
+    run(chip, { cla: 0, ins: 0xd6, p1: 0, p2: 0, data: Buffer.from('60020102', 'hex') });
+    const seed = bacKeys(info).kSeed;
+    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: seed.subarray(1) })).toBe('6A80');
+    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: seed })).toBe('9000');
+    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x63, data: Buffer.from('3000', 'hex') })).toBe(
+      '6A80',
+    );
+    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0xde, data: Buffer.from([1]) })).toBe('9000');
+    return chip;
+  };
+  const bac = (chip: SimChip, mrzInfo: string): SmTerminal | string => {
+    const rnd = run(chip, { cla: 0, ins: 0x84, p1: 0, p2: 0, le: 8 });
+    const t = new BacTerminal(bacKeys(mrzInfo), rnd.data);
+    const r = run(chip, {
+      cla: 0,
+      ins: 0x82,
+      p1: 0,
+      p2: 0,
+      data: t.externalAuthenticateData(),
+      le: 40,
+    });
+    return r.sw === 0x9000 ? new SmTerminal(t.complete(r.data)) : r.sw.toString(16).toUpperCase();
+  };
+  const smSw = (chip: SimChip, sm: SmTerminal, a: Apdu) =>
+    decodeResponse(sm.unwrapResponse(chip.process(sm.wrap(encodeApdu(a)))));
+  const selectCom: Apdu = { cla: 0, ins: 0xa4, p1: 2, p2: 0x0c, data: Buffer.from([1, 0x1e]) };
+  const readCom: Apdu = { cla: 0, ins: 0xb0, p1: 0, p2: 0, le: 4 };
+
+  it('opens secure messaging with the seed PUT by personalization, and only with it', () => {
+    const chip = locked();
+    expect(bac(chip, 'L898902C<369080619406237')).toBe('6300');
+    const sm = bac(chip, info) as SmTerminal;
+    expect(smSw(chip, sm, selectCom).sw).toBe(0x9000);
+    expect(smSw(chip, sm, readCom)).toEqual({ data: Buffer.from('60020102', 'hex'), sw: 0x9000 });
+    // A plain command ends the session: the next protected one is refused.
+    expect(sw(chip, readCom)).toBe('6982');
+    expect(decodeResponse(chip.process(sm.wrap(encodeApdu(readCom)))).sw).toBe(0x6982);
+    // INTERNAL AUTHENTICATE: no AA key PUT on this chip.
+    const sm2 = bac(chip, info) as SmTerminal;
+    const ia = { cla: 0, ins: 0x88, p1: 0, p2: 0, data: Buffer.alloc(8), le: 256 };
+    expect(smSw(chip, sm2, ia).sw).toBe(0x6a88);
   });
 });
 
