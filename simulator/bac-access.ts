@@ -40,7 +40,7 @@ export class BacAccessControl implements SecureChannelHandler {
     if (apdu.cla === 0 && apdu.ins === 0x84) {
       this.reset();
       const seed = chip.putData.get(BAC_KEY_SEED);
-      if (!seed) return fail(0x6985);
+      if (seed?.length !== 16) return fail(0x6985); // no usable K_seed
       if (apdu.le !== 8 || apdu.data.length) return fail(0x6700);
       this.pending = new BacChip(bacKeysFromSeed(seed));
       return { response: { data: Buffer.from(this.pending.rndIcc), sw: 0x9000 } };

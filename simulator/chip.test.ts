@@ -116,10 +116,13 @@ describe('BAC on the simulated chip', () => {
     run(chip, create(0x011e, 4));
     run(chip, { cla: 0, ins: 0xd6, p1: 0, p2: 0, data: Buffer.from('60020102', 'hex') });
     const seed = bacKeys(info).kSeed;
-    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: seed.subarray(1) })).toBe('6A80');
+    // A seed that is not a K_seed gives no BAC; the chip keeps the last one PUT.
+    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: seed.subarray(1) })).toBe('9000');
+    expect(sw(chip, { cla: 0, ins: 0x84, p1: 0, p2: 0, le: 8 })).toBe('6985');
     expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: seed })).toBe('9000');
+    // Not a private key: INTERNAL AUTHENTICATE finds no AA key.
     expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x63, data: Buffer.from('3000', 'hex') })).toBe(
-      '6A80',
+      '9000',
     );
     expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0xde, data: Buffer.from([1]) })).toBe('9000');
     return chip;
