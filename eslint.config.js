@@ -55,6 +55,16 @@ export default tseslint.config(
     },
   })),
   {
+    // iso7816/ (the APDU codec) is a leaf every layer may import: it imports nothing of ours.
+    files: ['iso7816/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['../**'], message: 'iso7816/ imports only libraries' }] },
+      ],
+    },
+  },
+  {
     // Layering: the folder table in docs/architecture.md, enforced.
     files: ['mrtd/**/*.ts', 'drivers/**/*.ts', 'db/**/*.ts'],
     rules: {

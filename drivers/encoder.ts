@@ -6,7 +6,7 @@ import {
   swHex,
   type Apdu,
   type ApduResponse,
-} from './apdu.ts';
+} from '../iso7816/apdu.ts';
 import { DeviceClient, type ClientOptions } from './device-client.ts';
 import type { Link } from './link.ts';
 import { MAX_PAYLOAD } from './frame.ts';

@@ -1,5 +1,4 @@
 /** The device layer: transports, frame codec, link, printer and encoder clients, discovery. */
-export * from './apdu.ts';
 export * from './crc.ts';
 export * from './device-client.ts';
 export * from './encoder.ts';

@@ -26,8 +26,29 @@ export function bacKeys(mrzInformation: string): BacKeys {
     throw new Error(
       'MRZ information must be document number + check digit, YYMMDD + check, YYMMDD + check',
     );
-  const kSeed = createHash('sha1').update(mrzInformation, 'latin1').digest().subarray(0, 16);
-  return { kSeed, kEnc: deriveDesKey(kSeed, 1), kMac: deriveDesKey(kSeed, 2) };
+  return bacKeysFromSeed(
+    createHash('sha1').update(mrzInformation, 'latin1').digest().subarray(0, 16),
+  );
+}
+
+/** The access keys from K_seed (what a chip stores: PUT DATA 0062 of personalization). */
+export function bacKeysFromSeed(kSeed: Uint8Array): BacKeys {
+  if (kSeed.length !== 16) throw new RangeError(`K_seed must be 16 bytes, got ${kSeed.length}`);
+  const seed = Buffer.from(kSeed);
+  return { kSeed: seed, kEnc: deriveDesKey(seed, 1), kMac: deriveDesKey(seed, 2) };
+}
+
+/**
+ * The "MRZ information" of a TD3 MRZ (two 44-character lines, or the 88 characters): document
+ * number, date of birth and date of expiry, each with its check digit, exactly as printed.
+ */
+export function mrzInformationOf(mrz: string): string {
+  const flat = mrz.replace(/\r?\n/g, '').trim();
+  if (flat.length !== 88) throw new Error(`a TD3 MRZ has 88 characters, got ${flat.length}`);
+  const l2 = flat.slice(44);
+  const info = l2.slice(0, 10) + l2.slice(13, 20) + l2.slice(21, 28);
+  bacKeys(info); // validates the shape
+  return info;
 }
 
 /** Keys and counter of a secure messaging session established by BAC. */

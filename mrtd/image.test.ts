@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeCommandApdu, parseCommandApdu } from './apdu.ts';
 import { ImageError, imageInfo } from './image.ts';
 import { dg2, faceImage } from './lds.ts';
 
@@ -46,23 +45,5 @@ describe('images accepted as given', () => {
     expect(() => imageInfo(Buffer.from('GIF89a....'))).toThrow(ImageError);
     const jpg = readFileSync(join(fixtures, 'face.jpg'));
     expect(() => imageInfo(jpg.subarray(0, 30))).toThrow(/no frame header/);
-  });
-});
-
-describe('command APDUs', () => {
-  it('parses and encodes the four cases, short and extended', () => {
-    for (const hex of [
-      '00a4020c',
-      '00b0000004',
-      '00a4020c02011e',
-      '00a4040c07a000000247100100',
-      '00b00000000800',
-      '00d60000000100' + 'ab'.repeat(256),
-    ]) {
-      const c = parseCommandApdu(Buffer.from(hex, 'hex'));
-      expect(encodeCommandApdu(c).toString('hex')).toBe(hex);
-    }
-    expect(parseCommandApdu(Buffer.from('00b00000000800', 'hex')).le).toBe(2048);
-    expect(() => parseCommandApdu(Buffer.from('00a4020c05011e', 'hex'))).toThrow(/Lc says 5/);
   });
 });

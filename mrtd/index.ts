@@ -1,5 +1,4 @@
 /** The document engine: ICAO Doc 9303 structures and chip access cryptography, as pure functions. */
-export * from './apdu.ts';
 export * from './tlv.ts';
 export * from './mrz.ts';
 export * from './image.ts';
@@ -14,4 +13,7 @@ export * from './des.ts';
 export * from './bac.ts';
 export * from './secure-messaging.ts';
 export * from './scp03.ts';
+export * from './chip-io.ts';
+export * from './perso-commands.ts';
+export * from './border-reader.ts';
 export { aesCmac } from './cmac.ts';

@@ -10,12 +10,13 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
-  type CommandApdu,
-  encodeCommandApdu,
-  parseCommandApdu,
-  splitResponse,
+  type Apdu,
+  type DecodedApdu,
+  decodeApdu,
+  decodeResponse,
+  encodeApdu,
   swBytes,
-} from './apdu.ts';
+} from '../iso7816/apdu.ts';
 import { aesCmac } from './cmac.ts';
 
 /** Security levels of the EXTERNAL AUTHENTICATE P1 (Amendment D table 5-1). */
@@ -180,12 +181,8 @@ class Scp03Channel {
   }
 
   /** C-MAC over chaining || header (CLA with 04, Lc counting the MAC) || data; updates chaining. */
-  protected commandMac(
-    s: Scp03SessionKeys,
-    c: CommandApdu,
-    data: Buffer,
-  ): { apdu: Buffer; mac: Buffer } {
-    const withMac = encodeCommandApdu({
+  protected commandMac(s: Scp03SessionKeys, c: Apdu, data: Buffer): { apdu: Buffer; mac: Buffer } {
+    const withMac = encodeApdu({
       ...c,
       data: Buffer.concat([data, Buffer.alloc(8)]),
       le: undefined,
@@ -195,17 +192,31 @@ class Scp03Channel {
     return { apdu: withMac, mac: this.macChaining.subarray(0, 8) };
   }
 
-  protected responseIcv(s: Scp03SessionKeys): Buffer {
-    return aesEcb(s.sEnc, counterBlock(this.encCounter, 0x80));
+  protected responseIcv(s: Scp03SessionKeys, counter = this.encCounter): Buffer {
+    return aesEcb(s.sEnc, counterBlock(counter, 0x80));
   }
 
   protected commandIcv(s: Scp03SessionKeys): Buffer {
     return aesEcb(s.sEnc, counterBlock(this.encCounter));
   }
 
-  protected rmac(s: Scp03SessionKeys, data: Buffer, sw: number): Buffer {
-    return aesCmac(s.sRmac, Buffer.concat([this.macChaining, data, swBytes(sw)])).subarray(0, 8);
+  protected rmac(
+    s: Scp03SessionKeys,
+    data: Buffer,
+    sw: number,
+    chaining = this.macChaining,
+  ): Buffer {
+    return aesCmac(s.sRmac, Buffer.concat([chaining, data, swBytes(sw)])).subarray(0, 8);
   }
+}
+
+/**
+ * The host's channel state right after one wrapped command: its C-MAC chaining value and the
+ * encryption counter, which is what checking that command's R-MAC and decrypting its answer need.
+ */
+export interface Scp03HostState {
+  readonly macChaining: Buffer;
+  readonly encCounter: number;
 }
 
 export interface Scp03HostOptions {
@@ -240,7 +251,7 @@ export class Scp03Host extends Scp03Channel {
 
   /** The INITIALIZE UPDATE command APDU. */
   initializeUpdate(): Buffer {
-    return encodeCommandApdu({
+    return encodeApdu({
       cla: 0x80,
       ins: 0x50,
       p1: this.keyVersion,
@@ -255,7 +266,7 @@ export class Scp03Host extends Scp03Channel {
    * EXTERNAL AUTHENTICATE command APDU carrying the host cryptogram and its C-MAC.
    */
   externalAuthenticate(initUpdateResponse: Uint8Array): Buffer {
-    const { data, sw } = splitResponse(initUpdateResponse);
+    const { data, sw } = decodeResponse(initUpdateResponse);
     if (sw !== 0x9000)
       throw new Scp03Error(`INITIALIZE UPDATE failed with status ${sw.toString(16).toUpperCase()}`);
     if (data.length !== 29 && data.length !== 32)
@@ -283,7 +294,7 @@ export class Scp03Host extends Scp03Channel {
     this.macChaining = Buffer.alloc(16);
     this.encCounter = 0;
     const hostCryptogram = scp03Kdf(s.sMac, DERIVE.hostCryptogram, ctx, 64);
-    const cmd: CommandApdu = {
+    const cmd: Apdu = {
       cla: 0x84,
       ins: 0x82,
       p1: this.wantedLevel,
@@ -297,7 +308,7 @@ export class Scp03Host extends Scp03Channel {
 
   /** Takes the EXTERNAL AUTHENTICATE response; the channel is open after a 9000. */
   completeAuthentication(response: Uint8Array): void {
-    const { sw } = splitResponse(response);
+    const { sw } = decodeResponse(response);
     if (sw !== 0x9000)
       throw new Scp03Error(
         `EXTERNAL AUTHENTICATE failed with status ${sw.toString(16).toUpperCase()}`,
@@ -311,22 +322,47 @@ export class Scp03Host extends Scp03Channel {
   wrap(apdu: Uint8Array): Buffer {
     const s = this.requireOpen();
     if (!this.authenticated) throw new Scp03Error('EXTERNAL AUTHENTICATE has not completed');
-    const c = parseCommandApdu(apdu);
+    const c = decodeApdu(apdu);
     this.encCounter++;
     let data = c.data;
     if (this.level & C_DEC && data.length > 0)
       data = aesCbc(false, s.sEnc, this.commandIcv(s), pad16(data));
-    const cmd: CommandApdu = { ...c, cla: c.cla | 0x04, data };
+    const cmd: Apdu = { ...c, cla: c.cla | 0x04, data };
     const { apdu: out, mac } = this.commandMac(s, cmd, data);
     mac.copy(out, out.length - 8);
     if (c.le === undefined) return out;
-    return encodeCommandApdu({ ...cmd, data: Buffer.concat([data, mac]), le: c.le });
+    return encodeApdu({ ...cmd, data: Buffer.concat([data, mac]), le: c.le });
   }
 
   /** Checks the R-MAC and decrypts (R-ENCRYPTION) when agreed; returns plain data || SW. */
   unwrapResponse(resp: Uint8Array): Buffer {
+    return this.unwrapResponseAt(resp, this.state());
+  }
+
+  /** The state after the last wrapped command (see `unwrapResponseAt` and `rewind`). */
+  state(): Scp03HostState {
+    return { macChaining: Buffer.from(this.macChaining), encCounter: this.encCounter };
+  }
+
+  /**
+   * Goes back to a state taken before a command the card refused without processing it: a
+   * `6700` to an extended-length APDU comes from the card's transport layer, before secure
+   * messaging, so the card's counter and chaining did not move. The next command reuses them.
+   */
+  rewind(state: Scp03HostState): void {
+    this.requireOpen();
+    this.macChaining = Buffer.from(state.macChaining);
+    this.encCounter = state.encCounter;
+  }
+
+  /**
+   * `unwrapResponse` for the answer to an earlier command, when later commands were wrapped
+   * since (several commands outstanding; the card answers in order). `state` is `state()` taken
+   * right after that command was wrapped.
+   */
+  unwrapResponseAt(resp: Uint8Array, state: Scp03HostState): Buffer {
     const s = this.requireOpen();
-    const { data, sw } = splitResponse(resp);
+    const { data, sw } = decodeResponse(resp);
     if (!(this.level & R_MAC)) return Buffer.from(resp);
     if (data.length === 0) {
       if (sw === 0x9000) throw new Scp03Error('response lacks the R-MAC');
@@ -334,11 +370,11 @@ export class Scp03Host extends Scp03Channel {
     }
     if (data.length < 8) throw new Scp03Error('response too short for an R-MAC');
     const body = data.subarray(0, data.length - 8);
-    if (!same(this.rmac(s, body, sw), data.subarray(data.length - 8)))
+    if (!same(this.rmac(s, body, sw, state.macChaining), data.subarray(data.length - 8)))
       throw new Scp03Error('R-MAC does not verify');
     const plain =
       this.level & R_ENC && body.length > 0
-        ? unpad16(aesCbc(true, s.sEnc, this.responseIcv(s), body))
+        ? unpad16(aesCbc(true, s.sEnc, this.responseIcv(s, state.encCounter), body))
         : body;
     return Buffer.concat([plain, swBytes(sw)]);
   }
@@ -383,7 +419,7 @@ export class Scp03Card extends Scp03Channel {
 
   /** Answers INITIALIZE UPDATE (response data || 9000). */
   initializeUpdate(apdu: Uint8Array): Buffer {
-    const c = parseCommandApdu(apdu);
+    const c = decodeApdu(apdu);
     if ((c.cla & 0xfc) !== 0x80 || c.ins !== 0x50)
       throw new Scp03Error('not an INITIALIZE UPDATE', 0x6d00);
     if (c.data.length !== 8) throw new Scp03Error('host challenge must be 8 bytes', 0x6700);
@@ -422,7 +458,7 @@ export class Scp03Card extends Scp03Channel {
     const p = this.pending;
     this.pending = undefined;
     if (!p) throw new Scp03Error('EXTERNAL AUTHENTICATE without INITIALIZE UPDATE', 0x6985);
-    const c = parseCommandApdu(apdu);
+    const c = decodeApdu(apdu);
     if (c.cla !== 0x84 || c.ins !== 0x82 || c.data.length !== 16)
       throw new Scp03Error('malformed EXTERNAL AUTHENTICATE', 0x6700);
     if (!VALID_LEVELS.has(c.p1))
@@ -446,9 +482,9 @@ export class Scp03Card extends Scp03Channel {
   }
 
   /** Verifies the C-MAC and decrypts the data of a protected command; returns the plain command. */
-  unwrapCommand(apdu: Uint8Array): CommandApdu {
+  unwrapCommand(apdu: Uint8Array): DecodedApdu {
     const s = this.requireOpen();
-    const c = parseCommandApdu(apdu);
+    const c = decodeApdu(apdu);
     if (!(c.cla & 0x04)) throw new Scp03Error('command lacks secure messaging (CLA bit 3)');
     if (c.data.length < 8) throw new Scp03Error('command too short for a C-MAC', 0x6700);
     this.encCounter++;

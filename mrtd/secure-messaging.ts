@@ -5,12 +5,12 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import {
-  type CommandApdu,
-  encodeCommandApdu,
-  parseCommandApdu,
-  splitResponse,
+  type DecodedApdu,
+  decodeApdu,
+  decodeResponse,
+  encodeApdu,
   swBytes,
-} from './apdu.ts';
+} from '../iso7816/apdu.ts';
 import { pad, retailMac, tdesDecrypt, tdesEncrypt, unpad } from './des.ts';
 import { decodeTlvList, tlv, type Tlv } from './tlv.ts';
 
@@ -49,6 +49,11 @@ class SmSession {
     const b = Buffer.alloc(8);
     b.writeBigUInt64BE(this.counter);
     return b;
+  }
+
+  protected setSsc(ssc: Uint8Array): void {
+    if (ssc.length !== 8) throw new RangeError(`SSC must be 8 bytes, got ${ssc.length}`);
+    this.counter = Buffer.from(ssc).readBigUInt64BE();
   }
 
   protected nextSsc(): Buffer {
@@ -106,9 +111,18 @@ function decryptDo87(ksEnc: Buffer, t: Tlv): Buffer {
 
 /** Terminal side: protect commands, verify and decrypt responses. */
 export class SmTerminal extends SmSession {
+  /**
+   * Goes back to an SSC read before a command the chip refused without processing it: a `6700`
+   * to an extended-length APDU comes from its transport layer, before secure messaging, so the
+   * chip's counter did not move.
+   */
+  rewind(ssc: Uint8Array): void {
+    this.setSsc(ssc);
+  }
+
   /** Protects a plain command APDU (even INS; odd-INS DO85 is not used by the LDS). */
   wrap(apdu: Uint8Array): Buffer {
-    const c = parseCommandApdu(apdu);
+    const c = decodeApdu(apdu);
     if ((c.cla & 0x0c) === 0x0c)
       throw new SecureMessagingError('command is already protected (CLA has 0C)');
     const cla = c.cla | 0x0c;
@@ -121,7 +135,7 @@ export class SmTerminal extends SmSession {
     const cc = this.mac(ssc, m);
     const body = Buffer.concat([...dos, tlv(0x8e, cc)]);
     const extended = body.length > 255 || (c.le !== undefined && c.le > 256);
-    return encodeCommandApdu(
+    return encodeApdu(
       { cla, ins: c.ins, p1: c.p1, p2: c.p2, data: body, le: extended ? 65536 : 256 },
       extended,
     );
@@ -133,7 +147,7 @@ export class SmTerminal extends SmSession {
    * such as 6987/6988 unprotected. A bare 9000 is refused (it would bypass the MAC).
    */
   unwrapResponse(resp: Uint8Array): Buffer {
-    const { data, sw } = splitResponse(resp);
+    const { data, sw } = decodeResponse(resp);
     if (data.length === 0) {
       if (sw === 0x9000 || (sw & 0xff00) === 0x6100)
         throw new SecureMessagingError(
@@ -161,8 +175,8 @@ export class SmTerminal extends SmSession {
 /** Chip side: verify and decrypt protected commands, protect responses. */
 export class SmChip extends SmSession {
   /** Verifies the MAC of a protected command and returns the plain command. */
-  unwrapCommand(apdu: Uint8Array): CommandApdu {
-    const c = parseCommandApdu(apdu);
+  unwrapCommand(apdu: Uint8Array): DecodedApdu {
+    const c = decodeApdu(apdu);
     if ((c.cla & 0x0c) !== 0x0c)
       throw new SecureMessagingError('command is not protected (CLA lacks 0C)', 0x6987);
     const tlvs = decodeTlvList(c.data);
@@ -185,6 +199,7 @@ export class SmChip extends SmSession {
       p2: c.p2,
       data: d87 ? decryptDo87(this.ksEnc, d87) : Buffer.alloc(0),
       le: d97 ? parseLe(d97.value) : undefined,
+      extended: c.extended,
     };
   }
 
@@ -198,5 +213,3 @@ export class SmChip extends SmSession {
     return Buffer.concat([...dos, tlv(0x8e, cc), swBytes(sw)]);
   }
 }
-
-export { encodeCommandApdu, parseCommandApdu };

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodeResponse, encodeApdu, type Apdu } from '../drivers/apdu.ts';
+import { decodeResponse, encodeApdu, type Apdu } from '../iso7816/apdu.ts';
+import { BacTerminal, bacKeys } from '../mrtd/bac.ts';
+import { SmTerminal } from '../mrtd/secure-messaging.ts';
 import { EMRTD_AID, PREPERSO_FID, SimChip, type SecureChannelHandler } from './chip.ts';
 import { defaultHopper, makeBooklet, parseHopper } from './hopper.ts';
 
@@ -30,11 +32,11 @@ describe('simulated chip', () => {
     expect(sw(chip, { cla: 0, ins: 0xd6, p1: 0, p2: 0, data: Buffer.from([1]) })).toBe('6985');
     expect(sw(chip, create(0x0101, 10))).toBe('6985');
     expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: Buffer.from([1]) })).toBe('6985');
-    // Reading still works after the lock.
+    // After the lock the LDS is read only under BAC (border-reader tests); a plain read: 6982.
     expect(sw(chip, { cla: 0, ins: 0xa4, p1: 2, p2: 0x0c, data: Buffer.from([1, 0x1e]) })).toBe(
       '9000',
     );
-    expect(run(chip, { cla: 0, ins: 0xb0, p1: 0, p2: 0, le: 2 }).data.toString()).toBe('60');
+    expect(sw(chip, { cla: 0, ins: 0xb0, p1: 0, p2: 0, le: 2 })).toBe('6982');
   });
 
   it('answers errors the way ISO 7816-4 says', () => {
@@ -103,6 +105,59 @@ describe('simulated chip', () => {
     expect(seen).toEqual([0x82, 0xe0]);
     chip.reset();
     expect(chip.authenticated).toBe(false);
+  });
+});
+
+describe('BAC on the simulated chip', () => {
+  const info = 'L898902C<369080619406236';
+  const locked = (): SimChip => {
+    const chip = new SimChip(makeBooklet({ serial: 'PA7000005' }), { transportLock: false });
+    run(chip, selectApp);
+    run(chip, create(0x011e, 4));
+    run(chip, { cla: 0, ins: 0xd6, p1: 0, p2: 0, data: Buffer.from('60020102', 'hex') });
+    const seed = bacKeys(info).kSeed;
+    // A seed that is not a K_seed gives no BAC; the chip keeps the last one PUT.
+    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: seed.subarray(1) })).toBe('9000');
+    expect(sw(chip, { cla: 0, ins: 0x84, p1: 0, p2: 0, le: 8 })).toBe('6985');
+    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x62, data: seed })).toBe('9000');
+    // Not a private key: INTERNAL AUTHENTICATE finds no AA key.
+    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0x63, data: Buffer.from('3000', 'hex') })).toBe(
+      '9000',
+    );
+    expect(sw(chip, { cla: 0, ins: 0xda, p1: 0, p2: 0xde, data: Buffer.from([1]) })).toBe('9000');
+    return chip;
+  };
+  const bac = (chip: SimChip, mrzInfo: string): SmTerminal | string => {
+    const rnd = run(chip, { cla: 0, ins: 0x84, p1: 0, p2: 0, le: 8 });
+    const t = new BacTerminal(bacKeys(mrzInfo), rnd.data);
+    const r = run(chip, {
+      cla: 0,
+      ins: 0x82,
+      p1: 0,
+      p2: 0,
+      data: t.externalAuthenticateData(),
+      le: 40,
+    });
+    return r.sw === 0x9000 ? new SmTerminal(t.complete(r.data)) : r.sw.toString(16).toUpperCase();
+  };
+  const smSw = (chip: SimChip, sm: SmTerminal, a: Apdu) =>
+    decodeResponse(sm.unwrapResponse(chip.process(sm.wrap(encodeApdu(a)))));
+  const selectCom: Apdu = { cla: 0, ins: 0xa4, p1: 2, p2: 0x0c, data: Buffer.from([1, 0x1e]) };
+  const readCom: Apdu = { cla: 0, ins: 0xb0, p1: 0, p2: 0, le: 4 };
+
+  it('opens secure messaging with the seed PUT by personalization, and only with it', () => {
+    const chip = locked();
+    expect(bac(chip, 'L898902C<369080619406237')).toBe('6300');
+    const sm = bac(chip, info) as SmTerminal;
+    expect(smSw(chip, sm, selectCom).sw).toBe(0x9000);
+    expect(smSw(chip, sm, readCom)).toEqual({ data: Buffer.from('60020102', 'hex'), sw: 0x9000 });
+    // A plain command ends the session: the next protected one is refused.
+    expect(sw(chip, readCom)).toBe('6982');
+    expect(decodeResponse(chip.process(sm.wrap(encodeApdu(readCom)))).sw).toBe(0x6982);
+    // INTERNAL AUTHENTICATE: no AA key PUT on this chip.
+    const sm2 = bac(chip, info) as SmTerminal;
+    const ia = { cla: 0, ins: 0x88, p1: 0, p2: 0, data: Buffer.alloc(8), le: 256 };
+    expect(smSw(chip, sm2, ia).sw).toBe(0x6a88);
   });
 });
 

@@ -1,9 +1,17 @@
-import { decodeApdu, encodeResponse, type Apdu, type ApduResponse } from '../drivers/apdu.ts';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import {
+  decodeApdu,
+  encodeResponse,
+  type ApduResponse,
+  type DecodedApdu,
+} from '../iso7816/apdu.ts';
+import { aaSign } from '../mrtd/active-auth.ts';
 import { CHIP_PROFILES, type Booklet, type ChipProfile } from './hopper.ts';
 import { decodeTlvList, tlv } from '../mrtd/tlv.ts';
 import { ChipLifeCycle, EMRTD_AID, LIFE_CYCLE_TAG } from '../mrtd/chip.ts';
 import { encodePrePersoRecord } from '../mrtd/preperso-record.ts';
 import { Scp03TransportLock } from './transport-auth.ts';
+import { BacAccessControl } from './bac-access.ts';
 
 export { EMRTD_AID };
 /** The pre-personalization record EF under the MF (docs/chip.md). */
@@ -30,6 +38,7 @@ export interface SimChipOptions {
 
 const SW = {
   OK: 0x9000,
+  AUTHENTICATION_FAILED: 0x6300,
   EOF_WARNING: 0x6282,
   WRONG_LENGTH: 0x6700,
   SECURITY_NOT_SATISFIED: 0x6982,
@@ -49,16 +58,18 @@ const SW = {
 } as const;
 
 /**
- * Hook for transport-key authentication and secure messaging (SCP03 lands with a later issue).
- * `intercept` sees every command first: it may answer it itself (INITIALIZE UPDATE, EXTERNAL
- * AUTHENTICATE), or return the unwrapped command for the file system; `wrapResponse` protects
- * the answer.
+ * Hook for transport-key authentication and secure messaging (the SCP03 transport lock,
+ * `transport-auth.ts`). `intercept` sees every command first: it may answer it itself
+ * (INITIALIZE UPDATE, EXTERNAL AUTHENTICATE), or return the unwrapped command for the file
+ * system; `wrapResponse` protects the answer.
  */
 export interface SecureChannelHandler {
-  intercept(apdu: Apdu, chip: SimChip): { response: ApduResponse } | { apdu: Apdu };
+  intercept(apdu: DecodedApdu, chip: SimChip): { response: ApduResponse } | { apdu: DecodedApdu };
   wrapResponse(res: ApduResponse, chip: SimChip): ApduResponse;
   /** Called when the chip is reset (field off, new selection of the application). */
   reset(): void;
+  /** Whether its channel is open: then it sees every command, BAC's included. */
+  readonly active?: boolean;
 }
 
 interface Ef {
@@ -82,6 +93,8 @@ export class SimChip {
   /** When true (the transport lock), writes need `authenticated`. */
   writesRequireAuth: boolean;
   secureChannel: SecureChannelHandler | undefined;
+  /** BAC and its secure messaging, for border readers (bac-access.ts). */
+  readonly bac = new BacAccessControl();
   readonly putData = new Map<number, Buffer>();
   private readonly mf: Df = { name: 'MF', files: new Map() };
   private readonly app: Df = { name: 'eMRTD', files: new Map() };
@@ -120,6 +133,7 @@ export class SimChip {
     this.pendingResponse = undefined;
     this.authenticated = false;
     this.secureChannel?.reset();
+    this.bac.reset();
   }
 
   /** Names and sizes of the files in the eMRTD application (for tests and the hopper view). */
@@ -133,7 +147,7 @@ export class SimChip {
 
   /** Processes one command APDU; returns the response bytes. */
   process(raw: Buffer): Buffer {
-    let apdu: Apdu & { extended: boolean };
+    let apdu: DecodedApdu;
     try {
       apdu = decodeApdu(raw);
     } catch {
@@ -154,7 +168,7 @@ export class SimChip {
     return encodeResponse(res);
   }
 
-  private getResponse(apdu: Apdu): ApduResponse {
+  private getResponse(apdu: DecodedApdu): ApduResponse {
     const pending = this.pendingResponse;
     if (!pending) return { data: Buffer.alloc(0), sw: SW.CONDITIONS_NOT_SATISFIED };
     const n = Math.min(apdu.le ?? 256, pending.length);
@@ -167,15 +181,24 @@ export class SimChip {
     };
   }
 
-  private processLogical(apdu: Apdu): ApduResponse {
+  private processLogical(apdu: DecodedApdu): ApduResponse {
     if ((apdu.cla & 0xe0) !== 0 && apdu.cla !== 0x80 && apdu.cla !== 0x84)
       return fail(SW.CLA_NOT_SUPPORTED);
+    // BAC takes its own commands unless the transport channel is open (which sees everything).
+    const handler =
+      !this.secureChannel?.active && this.bac.claims(apdu) ? this.bac : this.secureChannel;
+    // A command without BAC secure messaging ends the session (Doc 9303 Part 11).
+    if (handler !== this.bac) this.bac.reset();
     let cmd = apdu;
-    if (this.secureChannel) {
-      const r = this.secureChannel.intercept(apdu, this);
+    if (handler) {
+      const r = handler.intercept(apdu, this);
       if ('response' in r) return r.response;
       cmd = r.apdu;
     }
+    const viaBac = handler === this.bac;
+    // Every answer inside a channel is protected, those to chained parts included.
+    const protect = (res: ApduResponse): ApduResponse =>
+      handler ? handler.wrapResponse(res, this) : res;
     // Command chaining (CLA bit 0x10): collect, answer 9000, run on the last part.
     if (cmd.cla & 0x10) {
       if (
@@ -183,20 +206,19 @@ export class SimChip {
         (this.chain.ins !== cmd.ins || this.chain.p1 !== cmd.p1 || this.chain.p2 !== cmd.p2)
       ) {
         this.chain = undefined;
-        return fail(SW.LAST_COMMAND_EXPECTED);
+        return protect(fail(SW.LAST_COMMAND_EXPECTED));
       }
       this.chain ??= { ins: cmd.ins, p1: cmd.p1, p2: cmd.p2, data: [] };
-      this.chain.data.push(cmd.data ?? Buffer.alloc(0));
-      return ok();
+      this.chain.data.push(cmd.data);
+      return protect(ok());
     }
     if (this.chain) {
       const chained = this.chain;
       this.chain = undefined;
-      if (chained.ins !== cmd.ins) return fail(SW.LAST_COMMAND_EXPECTED);
-      cmd = { ...cmd, data: Buffer.concat([...chained.data, cmd.data ?? Buffer.alloc(0)]) };
+      if (chained.ins !== cmd.ins) return protect(fail(SW.LAST_COMMAND_EXPECTED));
+      cmd = { ...cmd, data: Buffer.concat([...chained.data, cmd.data]) };
     }
-    const res = this.execute(cmd);
-    return this.secureChannel ? this.secureChannel.wrapResponse(res, this) : res;
+    return protect(this.execute(cmd, viaBac));
   }
 
   private writeAllowed(): number | undefined {
@@ -205,13 +227,15 @@ export class SimChip {
     return undefined;
   }
 
-  private execute(a: Apdu): ApduResponse {
-    const data = a.data ?? Buffer.alloc(0);
+  private execute(a: DecodedApdu, viaBac: boolean): ApduResponse {
+    const data = a.data;
     switch (a.ins) {
       case 0xa4:
         return this.select(a, data);
       case 0xb0:
-        return this.readBinary(a);
+        return this.readBinary(a, viaBac);
+      case 0x88:
+        return this.internalAuthenticate(a, viaBac);
       case 0xd6:
         return this.updateBinary(a, data);
       case 0xe0:
@@ -225,7 +249,7 @@ export class SimChip {
     }
   }
 
-  private select(a: Apdu, data: Buffer): ApduResponse {
+  private select(a: DecodedApdu, data: Buffer): ApduResponse {
     if (a.p1 === 0x04) {
       if (!data.equals(EMRTD_AID)) return fail(SW.FILE_NOT_FOUND);
       this.currentDf = this.app;
@@ -256,10 +280,13 @@ export class SimChip {
     return fail(SW.WRONG_P1P2);
   }
 
-  private readBinary(a: Apdu): ApduResponse {
+  private readBinary(a: DecodedApdu, viaBac: boolean): ApduResponse {
     if (a.p1 & 0x80) return fail(SW.FUNCTION_NOT_SUPPORTED);
     const ef = this.currentEf;
     if (!ef) return fail(SW.NO_EF_SELECTED);
+    // Once locked, the LDS is readable only after BAC, under its secure messaging.
+    if (this.locked && !viaBac && this.app.files.get(ef.fid) === ef)
+      return fail(SW.SECURITY_NOT_SATISFIED);
     const offset = (a.p1 << 8) | a.p2;
     if (offset > ef.data.length) return fail(SW.WRONG_OFFSET);
     const avail = ef.data.length - offset;
@@ -273,7 +300,7 @@ export class SimChip {
     };
   }
 
-  private updateBinary(a: Apdu, data: Buffer): ApduResponse {
+  private updateBinary(a: DecodedApdu, data: Buffer): ApduResponse {
     const denied = this.writeAllowed();
     if (denied) return fail(denied);
     if (a.p1 & 0x80) return fail(SW.FUNCTION_NOT_SUPPORTED);
@@ -324,13 +351,24 @@ export class SimChip {
       : LifeCycle.PRE_PERSONALIZED;
   }
 
-  private getData(a: Apdu): ApduResponse {
+  /** Active Authentication: signs the terminal's 8-byte challenge with the key PUT in 0063. */
+  private internalAuthenticate(a: DecodedApdu, viaBac: boolean): ApduResponse {
+    const der = this.putData.get(PutDataTag.AA_PRIVATE_KEY);
+    const key = der && aaKey(der);
+    if (!key) return fail(SW.REFERENCED_DATA_NOT_FOUND);
+    if (this.locked && !viaBac) return fail(SW.SECURITY_NOT_SATISFIED);
+    if (a.p1 !== 0 || a.p2 !== 0) return fail(SW.WRONG_P1P2);
+    if (a.data.length !== 8) return fail(SW.WRONG_LENGTH);
+    return { data: aaSign(key, a.data), sw: SW.OK };
+  }
+
+  private getData(a: DecodedApdu): ApduResponse {
     const tag = (a.p1 << 8) | a.p2;
     if (tag !== PutDataTag.LIFECYCLE) return fail(SW.REFERENCED_DATA_NOT_FOUND);
     return { data: Buffer.from([this.lifeCycle]), sw: SW.OK };
   }
 
-  private putDataCmd(a: Apdu, data: Buffer): ApduResponse {
+  private putDataCmd(a: DecodedApdu, data: Buffer): ApduResponse {
     const denied = this.writeAllowed();
     if (denied) return fail(denied);
     const tag = (a.p1 << 8) | a.p2;
@@ -342,8 +380,18 @@ export class SimChip {
     if (tag !== PutDataTag.BAC_KEY_SEED && tag !== PutDataTag.AA_PRIVATE_KEY)
       return fail(SW.REFERENCED_DATA_NOT_FOUND);
     if (!data.length) return fail(SW.WRONG_LENGTH);
+    // Stored as given (link tests PUT arbitrary bytes); checked when BAC or AA uses it.
     this.putData.set(tag, Buffer.from(data));
     return ok();
+  }
+}
+
+function aaKey(der: Buffer): KeyObject | undefined {
+  try {
+    const k = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    return k.asymmetricKeyType === 'ec' || k.asymmetricKeyType === 'rsa' ? k : undefined;
+  } catch {
+    return undefined;
   }
 }
 

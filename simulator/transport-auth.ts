@@ -5,7 +5,7 @@
  * cycle; every write needs the open channel. Once open, every command must carry secure
  * messaging; a plain one closes the channel.
  */
-import { encodeApdu, type Apdu, type ApduResponse } from '../drivers/apdu.ts';
+import { encodeApdu, type ApduResponse, type DecodedApdu } from '../iso7816/apdu.ts';
 import { Scp03Card, Scp03Error } from '../mrtd/scp03.ts';
 import type { SecureChannelHandler, SimChip } from './chip.ts';
 
@@ -37,7 +37,12 @@ export class Scp03TransportLock implements SecureChannelHandler {
     );
   }
 
-  intercept(apdu: Apdu, chip: SimChip): { response: ApduResponse } | { apdu: Apdu } {
+  /** The channel is open: every command must carry its secure messaging. */
+  get active(): boolean {
+    return this.open;
+  }
+
+  intercept(apdu: DecodedApdu, chip: SimChip): { response: ApduResponse } | { apdu: DecodedApdu } {
     const raw = (): Buffer => encodeApdu(apdu);
     try {
       if ((apdu.cla & 0xfc) === 0x80 && apdu.ins === 0x50) {
@@ -57,17 +62,7 @@ export class Scp03TransportLock implements SecureChannelHandler {
           this.reset();
           return fail(0x6982);
         }
-        const c = this.card.unwrapCommand(raw());
-        return {
-          apdu: {
-            cla: c.cla,
-            ins: c.ins,
-            p1: c.p1,
-            p2: c.p2,
-            ...(c.data.length ? { data: Buffer.from(c.data) } : {}),
-            ...(c.le !== undefined ? { le: c.le } : {}),
-          },
-        };
+        return { apdu: this.card.unwrapCommand(raw()) };
       }
       if (apdu.cla & 0x04) return fail(0x6982);
       return { apdu };

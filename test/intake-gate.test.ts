@@ -13,7 +13,7 @@
  *   cannot be forged, reused or minted by anyone else (tried, not scanned for).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeResponse, encodeApdu, type Apdu } from '../drivers/apdu.ts';
+import { decodeResponse, encodeApdu, type Apdu } from '../iso7816/apdu.ts';
 import { FrameType, type Link } from '../drivers/link.ts';
 import {
   claimPermitAuthority,

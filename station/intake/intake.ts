@@ -8,8 +8,8 @@
  * There is no override: no option, role or setting skips a check. The only way to obtain an
  * IntakeClearance (what personalization requires) is a passed intake in this module.
  */
-import { decodeResponse, encodeApdu, encodeResponse, decodeApdu } from '../../drivers/apdu.ts';
-import type { Apdu, ApduResponse } from '../../drivers/apdu.ts';
+import { decodeResponse, encodeApdu, encodeResponse, decodeApdu } from '../../iso7816/apdu.ts';
+import type { Apdu, ApduResponse } from '../../iso7816/apdu.ts';
 import { ApduError, type ApduWrapper, type EncoderClient } from '../../drivers/encoder.ts';
 import type { DevicePermit } from '../../drivers/permit.ts';
 import type { PrinterClient } from '../../drivers/printer.ts';

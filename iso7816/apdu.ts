@@ -1,4 +1,8 @@
-/** ISO/IEC 7816-4 command and response APDUs: the four cases, short and extended length. */
+/**
+ * ISO/IEC 7816-4 command and response APDUs: the four cases, short and extended length. The one
+ * codec of the project: the device layer (drivers/), the document engine (mrtd/) and the
+ * simulated chip all use it, so this folder imports nothing but Node itself.
+ */
 
 export interface Apdu {
   cla: number;
@@ -11,13 +15,31 @@ export interface Apdu {
   le?: number;
 }
 
+/** A decoded command: `data` is always there (empty for cases 1 and 2). */
+export type DecodedApdu = Apdu & { data: Buffer; extended: boolean };
+
 export interface ApduResponse {
   data: Buffer;
   sw: number;
 }
 
+/** An APDU whose length fields or header are not well formed, with the reason. */
+export class ApduFormatError extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApduFormatError';
+  }
+}
+
 export function swHex(sw: number): string {
   return sw.toString(16).toUpperCase().padStart(4, '0');
+}
+
+/** SW1 SW2 as two bytes. */
+export function swBytes(sw: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(sw & 0xffff);
+  return b;
 }
 
 /** The 7816-4 case of an APDU (1..4). */
@@ -41,23 +63,21 @@ export function encodeApdu(a: Apdu, extended = needsExtended(a)): Buffer {
     ['P2', a.p2],
   ] as const)
     if (!Number.isInteger(v) || v < 0 || v > 0xff)
-      throw new RangeError(`APDU ${k} ${v} is not a byte`);
+      throw new ApduFormatError(`APDU ${k} ${v} is not a byte`);
   const data = a.data ?? Buffer.alloc(0);
   const le = a.le;
-  if (data.length > 65535) throw new RangeError(`APDU data of ${data.length} bytes exceeds 65535`);
+  if (data.length > 65535)
+    throw new ApduFormatError(`APDU data of ${data.length} bytes exceeds 65535`);
   if (le !== undefined && (!Number.isInteger(le) || le < 1 || le > 65536))
-    throw new RangeError(`APDU Le ${le} outside 1..65536`);
+    throw new ApduFormatError(`APDU Le ${le} outside 1..65536`);
   if (!extended && (data.length > 255 || (le ?? 0) > 256))
-    throw new RangeError('APDU does not fit short length fields');
-  const head = Buffer.from([a.cla, a.ins, a.p1, a.p2]);
-  const parts: Buffer[] = [head];
+    throw new ApduFormatError('APDU does not fit short length fields');
+  const parts: Buffer[] = [Buffer.from([a.cla, a.ins, a.p1, a.p2])];
   if (!extended) {
     if (data.length) parts.push(Buffer.from([data.length]), data);
     if (le !== undefined) parts.push(Buffer.from([le === 256 ? 0 : le]));
   } else {
-    if (data.length) {
-      parts.push(Buffer.from([0, data.length >> 8, data.length & 0xff]), data);
-    }
+    if (data.length) parts.push(Buffer.from([0, data.length >> 8, data.length & 0xff]), data);
     if (le !== undefined) {
       const l = le === 65536 ? 0 : le;
       parts.push(
@@ -68,14 +88,17 @@ export function encodeApdu(a: Apdu, extended = needsExtended(a)): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Decodes a command APDU (the chip's side); throws RangeError on malformed length fields. */
-export function decodeApdu(buf: Buffer): Apdu & { extended: boolean } {
-  if (buf.length < 4) throw new RangeError('APDU shorter than 4 bytes');
-  const a: Apdu & { extended: boolean } = {
+/** Decodes a command APDU (the chip's side); throws ApduFormatError on malformed length fields. */
+export function decodeApdu(apdu: Uint8Array): DecodedApdu {
+  const buf = Buffer.from(apdu);
+  if (buf.length < 4)
+    throw new ApduFormatError(`a command APDU has at least 4 bytes, got ${buf.length}`);
+  const a: DecodedApdu = {
     cla: buf[0]!,
     ins: buf[1]!,
     p1: buf[2]!,
     p2: buf[3]!,
+    data: Buffer.alloc(0),
     extended: false,
   };
   const body = buf.subarray(4);
@@ -84,14 +107,15 @@ export function decodeApdu(buf: Buffer): Apdu & { extended: boolean } {
     a.le = body[0] === 0 ? 256 : body[0]!;
     return a;
   }
-  if (body[0] === 0 && body.length >= 3) {
+  if (body[0] === 0) {
+    if (body.length < 3) throw new ApduFormatError('extended length field is truncated');
     a.extended = true;
     const n = body.readUInt16BE(1);
     if (body.length === 3) {
       a.le = n === 0 ? 65536 : n;
       return a;
     }
-    if (n === 0) throw new RangeError('extended Lc of 0');
+    if (n === 0) throw new ApduFormatError('extended Lc of 0 is not allowed');
     const rest = body.subarray(3);
     if (rest.length === n) {
       a.data = Buffer.from(rest);
@@ -103,10 +127,11 @@ export function decodeApdu(buf: Buffer): Apdu & { extended: boolean } {
       a.le = l === 0 ? 65536 : l;
       return a;
     }
-    throw new RangeError('extended APDU length fields do not match its size');
+    throw new ApduFormatError(
+      `extended Lc says ${n} data bytes but the APDU body has ${body.length} bytes (length fields do not match)`,
+    );
   }
   const lc = body[0]!;
-  if (lc === 0) throw new RangeError('short Lc of 0');
   if (body.length === 1 + lc) {
     a.data = Buffer.from(body.subarray(1));
     return a;
@@ -117,12 +142,16 @@ export function decodeApdu(buf: Buffer): Apdu & { extended: boolean } {
     a.le = l === 0 ? 256 : l;
     return a;
   }
-  throw new RangeError('short APDU length fields do not match its size');
+  throw new ApduFormatError(
+    `Lc says ${lc} data bytes but the APDU body has ${body.length} bytes (length fields do not match)`,
+  );
 }
 
-export function decodeResponse(buf: Buffer): ApduResponse {
+/** Splits a response APDU into data and status word. */
+export function decodeResponse(resp: Uint8Array): ApduResponse {
+  const buf = Buffer.from(resp);
   if (buf.length < 2)
-    throw new RangeError(`response APDU of ${buf.length} bytes has no status word`);
+    throw new ApduFormatError(`response APDU of ${buf.length} bytes has no status word`);
   return {
     data: Buffer.from(buf.subarray(0, buf.length - 2)),
     sw: buf.readUInt16BE(buf.length - 2),
@@ -130,9 +159,7 @@ export function decodeResponse(buf: Buffer): ApduResponse {
 }
 
 export function encodeResponse(r: ApduResponse): Buffer {
-  const sw = Buffer.alloc(2);
-  sw.writeUInt16BE(r.sw);
-  return Buffer.concat([r.data, sw]);
+  return Buffer.concat([r.data, swBytes(r.sw)]);
 }
 
 /**
@@ -152,7 +179,7 @@ export function atsSupportsExtendedLength(ats: Buffer): boolean {
   while (i < hist.length) {
     const tag = hist[i]! >> 4;
     const len = hist[i]! & 0x0f;
-    if (tag === 0x7 && len >= 3 && i + 3 < hist.length + 0) return (hist[i + 3]! & 0x40) !== 0;
+    if (tag === 0x7 && len >= 3 && i + 3 < hist.length) return (hist[i + 3]! & 0x40) !== 0;
     i += 1 + len;
   }
   return false;

@@ -71,6 +71,22 @@ describe('APDU encoding (ISO 7816-4)', () => {
     expect(() => decodeResponse(Buffer.from([0x90]))).toThrow(/status word/);
   });
 
+  it('round-trips the encodings chips send, and names a wrong Lc', () => {
+    for (const hex of [
+      '00a4020c',
+      '00b0000004',
+      '00a4020c02011e',
+      '00a4040c07a000000247100100',
+      '00b00000000800',
+      '00d60000000100' + 'ab'.repeat(256),
+    ]) {
+      const c = decodeApdu(Buffer.from(hex, 'hex'));
+      expect(encodeApdu(c).toString('hex')).toBe(hex);
+    }
+    expect(decodeApdu(Buffer.from('00b00000000800', 'hex')).le).toBe(2048);
+    expect(() => decodeApdu(Buffer.from('00a4020c05011e', 'hex'))).toThrow(/Lc says 5/);
+  });
+
   it('reads extended-length support from the ATS card capabilities', () => {
     expect(
       atsSupportsExtendedLength(Buffer.from('0a78779402807300004 0'.replace(/ /g, ''), 'hex')),
