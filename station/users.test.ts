@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as crypto from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { listAudit } from './audit.ts';
 import { AuthenticationError, PermissionError } from './errors.ts';
 import { TEST_SECRET, createTestStation, type TestStation } from './testing.ts';
@@ -6,11 +7,20 @@ import {
   authenticate,
   authenticateWithRole,
   createUser,
+  disableUser,
   hashSecret,
   MAX_FAILED_ATTEMPTS,
+  SIGN_IN_REFUSED,
   unlockUser,
   verifySecret,
 } from './users.ts';
+
+// Counts the KDF runs of a sign-in (the real scrypt still runs).
+vi.mock('node:crypto', async (importOriginal) => {
+  const real = await importOriginal<typeof crypto>();
+  return { ...real, scryptSync: vi.fn(real.scryptSync) };
+});
+const scryptCalls = (): number => vi.mocked(crypto.scryptSync).mock.calls.length;
 
 let st: TestStation;
 beforeEach(() => {
@@ -45,9 +55,9 @@ describe('users', () => {
   it(`locks an account after ${MAX_FAILED_ATTEMPTS} failures; an admin unlocks it`, () => {
     for (let i = 0; i < MAX_FAILED_ATTEMPTS - 1; i++)
       expect(() => authenticate(st.db, 'oper', 'wrong-pin')).toThrow('unknown user or wrong PIN');
-    expect(() => authenticate(st.db, 'oper', 'wrong-pin')).toThrow(/now locked/);
+    expect(() => authenticate(st.db, 'oper', 'wrong-pin')).toThrow(SIGN_IN_REFUSED);
     expect(() => authenticate(st.db, 'oper', TEST_SECRET)).toThrow(AuthenticationError);
-    expect(() => authenticate(st.db, 'oper', TEST_SECRET)).toThrow(/locked/);
+    expect(() => authenticate(st.db, 'oper', TEST_SECRET)).toThrow(SIGN_IN_REFUSED);
     const actions = listAudit(st.db).map((e) => e.action);
     expect(actions).toContain('user.locked');
     expect(JSON.stringify(listAudit(st.db))).not.toContain('wrong-pin');
@@ -71,5 +81,50 @@ describe('users', () => {
     expect(() =>
       createUser(st.db, admin, { username: 'Bad Name', role: 'operator', secret: 'abcdef12' }),
     ).toThrow(/not valid/);
+  });
+
+  it('answers an unknown name, a wrong PIN, a locked and a disabled account alike, after one KDF each', () => {
+    for (let i = 0; i < MAX_FAILED_ATTEMPTS; i++)
+      expect(() => authenticate(st.db, 'tech', 'nope-nope')).toThrow();
+    disableUser(st.db, st.users.admin, 'super');
+    const attempts: [string, string, string][] = [
+      ['wrong PIN', 'oper', 'nope-nope'],
+      ['locked, right PIN', 'tech', TEST_SECRET],
+      ['locked, wrong PIN', 'tech', 'nope-nope'],
+      ['disabled, right PIN', 'super', TEST_SECRET],
+      ['disabled, wrong PIN', 'super', 'nope-nope'],
+      ['unknown user', 'nobody', TEST_SECRET],
+    ];
+    for (const [what, name, secret] of attempts) {
+      const before = scryptCalls();
+      let err: unknown;
+      try {
+        authenticate(st.db, name, secret);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, what).toBeInstanceOf(AuthenticationError);
+      expect({ what, message: (err as AuthenticationError).message }).toEqual({
+        what,
+        message: SIGN_IN_REFUSED,
+      });
+      expect({ what, code: (err as AuthenticationError).code }).toEqual({
+        what,
+        code: 'authentication_failed',
+      });
+      expect({ what, kdfRuns: scryptCalls() - before }).toEqual({ what, kdfRuns: 1 });
+    }
+    // The admin still learns which it was from the audit log.
+    const reasons = listAudit(st.db)
+      .filter((e) => e.action === 'auth.failed')
+      .map((e) => (e.details as { reason: string }).reason);
+    expect(reasons.slice(-6)).toEqual([
+      'wrong secret',
+      'locked',
+      'locked',
+      'disabled',
+      'disabled',
+      'unknown user',
+    ]);
   });
 });

@@ -164,37 +164,36 @@ export function createUser(
 }
 
 /**
+ * The one answer to every refused sign-in: an unknown user, a wrong PIN, a locked or a
+ * disabled account all read the same, so the answer tells a guesser nothing (the audit log
+ * records which it was, for the admin).
+ */
+export const SIGN_IN_REFUSED =
+  'unknown user or wrong PIN, or the account is locked or disabled (an admin can unlock it)';
+
+/**
  * Checks a user name and PIN. A wrong PIN counts a failure; after MAX_FAILED_ATTEMPTS in a row
- * the account locks. Failures and lockouts are audited; the PIN never is.
+ * the account locks. Failures and lockouts are audited; the PIN never is. Every attempt runs
+ * the same KDF once (over the user's hash, or a dummy one for an unknown name) before anything
+ * is decided, and every refusal throws the same AuthenticationError, so neither the answer nor
+ * its timing says whether the name exists, the PIN was right, or the account is locked or
+ * disabled.
  */
 export function authenticate(db: Db, username: string, secret: string, at = new Date()): Actor {
   const row = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as
     UserRow | undefined;
-  if (!row) {
-    dummyHash ??= hashSecret('not-a-real-secret');
-    verifySecret(secret, dummyHash);
+  dummyHash ??= hashSecret('not-a-real-secret');
+  const secretMatches = verifySecret(secret, row?.secret_hash ?? dummyHash);
+  const refuse = (reason: string, extra: Record<string, unknown> = {}): never => {
     db.transaction(() =>
-      writeAudit(db, {
-        actor: username,
-        action: 'auth.failed',
-        details: { reason: 'unknown user' },
-        at,
-      }),
+      writeAudit(db, { actor: username, action: 'auth.failed', details: { reason, ...extra }, at }),
     )();
-    throw new AuthenticationError('unknown user or wrong PIN');
-  }
-  if (row.disabled === 1) {
-    writeAudit(db, { actor: username, action: 'auth.failed', details: { reason: 'disabled' }, at });
-    throw new AuthenticationError(`the account ${username} is disabled`, 'account_disabled');
-  }
-  if (row.locked === 1) {
-    writeAudit(db, { actor: username, action: 'auth.failed', details: { reason: 'locked' }, at });
-    throw new AuthenticationError(
-      `the account ${username} is locked after ${MAX_FAILED_ATTEMPTS} failed attempts; an admin must unlock it`,
-      'account_locked',
-    );
-  }
-  if (!verifySecret(secret, row.secret_hash)) {
+    throw new AuthenticationError(SIGN_IN_REFUSED);
+  };
+  if (!row) return refuse('unknown user');
+  if (row.disabled === 1) return refuse('disabled');
+  if (row.locked === 1) return refuse('locked');
+  if (!secretMatches) {
     const failed = row.failed_attempts + 1;
     const lock = failed >= MAX_FAILED_ATTEMPTS;
     db.transaction(() => {
@@ -217,12 +216,7 @@ export function authenticate(db: Db, username: string, secret: string, at = new 
           at,
         });
     })();
-    if (lock)
-      throw new AuthenticationError(
-        `wrong PIN; the account ${username} is now locked after ${MAX_FAILED_ATTEMPTS} failed attempts`,
-        'account_locked',
-      );
-    throw new AuthenticationError('unknown user or wrong PIN');
+    throw new AuthenticationError(SIGN_IN_REFUSED);
   }
   if (row.failed_attempts > 0)
     db.prepare('UPDATE users SET failed_attempts = 0 WHERE id = ?').run(row.id);
