@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -180,7 +180,33 @@ describe('station keys (PKCS#11)', () => {
 describe('station keys dev-file', () => {
   const file = join(dir, 'dev-keys.json');
 
+  it('refuses create, add and configure --dev-file outside development mode, writing nothing', async () => {
+    const entry = ['--passphrase-env', 'T_PASS', '--agency', 'MIGRACIONES', '--key-version', '1'];
+    const runs = {
+      create: await cli(['keys', 'dev-file', 'create', '--file', file, ...entry, '--generate']),
+      add: await cli(['keys', 'dev-file', 'add', '--file', file, ...entry, '--generate']),
+      'configure --dev-file': await cli([
+        'keys',
+        'configure',
+        '--dev-file',
+        file,
+        '--passphrase-env',
+        'T_PASS',
+      ]),
+    };
+    for (const [command, run] of Object.entries(runs)) {
+      expect(run.code, command).toBe(1);
+      expect(run.stderr).toBe(
+        `station: station keys ${command.startsWith('configure') ? '' : 'dev-file '}${command} is for development only, and this station is not in development mode ` +
+          "(set STATION_MODE=development on a development machine; production keys go into a PKCS#11 token with 'station keys import')",
+      );
+    }
+    expect(existsSync(file)).toBe(false);
+    expect(readKeyCustodyConfig(dataDir)?.kind).toBe('pkcs11'); // as configured above
+  });
+
   it('creates and extends a development key file', async () => {
+    process.env.STATION_MODE = 'development';
     const create = await cli([
       'keys',
       'dev-file',
@@ -237,9 +263,11 @@ describe('station keys dev-file', () => {
   });
 
   it('is refused by `keys list` outside development mode, and accepted in it', async () => {
+    process.env.STATION_MODE = 'development';
     expect(
       (await cli(['keys', 'configure', '--dev-file', file, '--passphrase-env', 'T_PASS'])).code,
     ).toBe(0);
+    delete process.env.STATION_MODE;
     const refused = await cli(['keys', 'list']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/development only/);

@@ -7,6 +7,7 @@ import {
   checkKeyVersion,
   createDevKeyFile,
   importTransportMasterKey,
+  isDevelopmentMode,
   KeyCustodyError,
   openTransportKeyCustody,
   readKeyCustodyConfig,
@@ -42,6 +43,18 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
       throw e;
     }
   };
+}
+
+/**
+ * The development key file holds master keys under a passphrase, in software: its commands
+ * (which decrypt every key in the file) run only in development mode, like its custody.
+ */
+function requireDevelopmentMode(command: string): void {
+  if (!isDevelopmentMode())
+    throw new CliError(
+      `${command} is for development only, and this station is not in development mode ` +
+        "(set STATION_MODE=development on a development machine; production keys go into a PKCS#11 token with 'station keys import')",
+    );
 }
 
 function parseKeyVersion(value: string): number {
@@ -274,6 +287,7 @@ export function register(program: Command, ctx: CliContext): void {
               pinEnv: opts.pinEnv,
             };
           } else if (dev && !pkcs11 && opts.devFile && opts.passphraseEnv) {
+            requireDevelopmentMode('station keys configure --dev-file');
             config = {
               kind: 'dev-file',
               path: resolve(opts.devFile),
@@ -307,6 +321,7 @@ export function register(program: Command, ctx: CliContext): void {
   for (const [name, description, write] of writers)
     devEntryOptions(devFile.command(name).description(description), true).action(
       action(async (opts: DevEntryOpts) => {
+        requireDevelopmentMode(`station keys dev-file ${name}`);
         checkAgency(opts.agency);
         const passphrase = envSecret(opts.passphraseEnv, 'passphrase of the development key file');
         const key = await masterKeyFrom(opts, true);
