@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { diversifyTransportKeys } from '../../mrtd/transport-keys.ts';
 import { createSoftHsmToken } from '../../test/helpers/softhsm.ts';
 import {
@@ -237,6 +237,28 @@ describe('development key file custody', () => {
         await custody.close();
       }
     }
+  });
+
+  it('overwrites every copy of the decrypted master keys it made when closed', async () => {
+    // Every buffer made while opening and using the custody that holds a master key's bytes.
+    const masters = [masterMig, masterMre];
+    const copies: Buffer[] = [];
+    const realFrom = Buffer.from.bind(Buffer) as (...args: unknown[]) => Buffer;
+    const spy = vi.spyOn(Buffer, 'from').mockImplementation(((...args: unknown[]) => {
+      const b = realFrom(...args);
+      if (masters.some((m) => m.equals(b))) copies.push(b);
+      return b;
+    }) as typeof Buffer.from);
+    let custody;
+    try {
+      custody = await openTransportKeyCustody(devConfig, { env, development: true });
+      await custody.chipKeys('RREE', 3, chipA);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(copies.length).toBeGreaterThanOrEqual(2); // one per key in the file, at least
+    await custody.close();
+    for (const b of copies) expect(b.every((byte) => byte === 0)).toBe(true);
   });
 
   it('says clearly when the passphrase is wrong or the file was altered', async () => {

@@ -226,7 +226,12 @@ async function decrypt(
       keyVersion: k.keyVersion,
       key: Buffer.from(k.key, 'hex'),
     }));
-    checkEntries(entries);
+    try {
+      checkEntries(entries);
+    } catch (e) {
+      wipe(entries);
+      throw e;
+    }
     return { entries, n: file.kdf.N };
   } finally {
     plaintext.fill(0);
@@ -295,9 +300,13 @@ export async function addToDevKeyFile(
     writeAtomically(path, await encrypt(passphrase, all, current.n), false);
     return infosOf(all);
   } finally {
-    for (const e of current.entries)
-      Buffer.from(e.key.buffer, e.key.byteOffset, e.key.length).fill(0);
+    wipe(current.entries);
   }
+}
+
+/** Overwrites decrypted master keys with zeros. */
+function wipe(entries: readonly DevKeyEntry[]): void {
+  for (const e of entries) e.key.fill(0);
 }
 
 function infosOf(entries: readonly DevKeyEntry[]): TransportKeyInfo[] {
@@ -311,20 +320,25 @@ function infosOf(entries: readonly DevKeyEntry[]): TransportKeyInfo[] {
   );
 }
 
-/** Transport-key custody from a development key file, with diversification in software. */
+/**
+ * Transport-key custody from a development key file, with diversification in software. It
+ * holds the decrypted master keys in the one buffer per key that decryption made (no copies)
+ * and overwrites them with zeros on close. What it cannot wipe: the hex text of the decrypted
+ * JSON once parsed (immutable JavaScript strings, left to the garbage collector) and the key
+ * copies inside OpenSSL's cipher contexts (freed by Node when they are collected).
+ */
 export class DevFileTransportKeyCustody implements TransportKeyCustody {
   readonly kind = 'dev-file' as const;
-  private keys: Map<string, Buffer> | undefined;
+  private keys: Map<string, Uint8Array> | undefined;
   private readonly infos: TransportKeyInfo[];
 
+  /** Takes ownership of the entries' key buffers: close() zeroes them. */
   private constructor(
     private readonly path: string,
     entries: DevKeyEntry[],
   ) {
     this.infos = infosOf(entries);
-    this.keys = new Map(
-      entries.map((e) => [transportKeyLabel(e.agency, e.keyVersion), Buffer.from(e.key)]),
-    );
+    this.keys = new Map(entries.map((e) => [transportKeyLabel(e.agency, e.keyVersion), e.key]));
   }
 
   /** Decrypts the file. Call only through openTransportKeyCustody, which enforces
@@ -337,7 +351,7 @@ export class DevFileTransportKeyCustody implements TransportKeyCustody {
     return new DevFileTransportKeyCustody(path, entries);
   }
 
-  private live(): Map<string, Buffer> {
+  private live(): Map<string, Uint8Array> {
     if (!this.keys) throw new KeyCustodyError('CLOSED', 'the key custody has been closed');
     return this.keys;
   }
