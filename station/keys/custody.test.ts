@@ -126,6 +126,61 @@ describe('PKCS#11 custody (SoftHSM2)', () => {
     }
   });
 
+  it('refuses a master key another tool made that may derive, wrap, unwrap, encrypt or decrypt', async () => {
+    const graphene = await import('graphene-pk11');
+    const uses = ['derive', 'wrap', 'unwrap', 'encrypt', 'decrypt'] as const;
+    const mod = graphene.Module.load(token.module);
+    mod.initialize();
+    try {
+      const session = mod
+        .getSlots(true)
+        .items(0)
+        .open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+      session.login(token.userPin);
+      for (const use of uses) {
+        const label = `transport/LAX-${use.toUpperCase()}/v1`;
+        session.create({
+          class: graphene.ObjectClass.SECRET_KEY,
+          keyType: graphene.KeyType.AES,
+          token: true,
+          private: true,
+          sensitive: true,
+          extractable: false,
+          sign: true,
+          verify: false,
+          encrypt: false,
+          decrypt: false,
+          wrap: false,
+          unwrap: false,
+          derive: false,
+          [use]: true,
+          label,
+          id: Buffer.from(label),
+          value: Buffer.from(masterMig),
+        });
+      }
+      session.close();
+    } finally {
+      mod.finalize();
+    }
+    const custody = await openTransportKeyCustody(pkcs11Config, { env });
+    try {
+      for (const use of uses) {
+        const e = await rejection(custody.chipKeys(`LAX-${use.toUpperCase()}`, 1, chipA));
+        expect(e.code).toBe('KEY_NOT_PROTECTED');
+        expect(e.message).toBe(
+          `refusing to use transport/LAX-${use.toUpperCase()}/v1 in token 'perso-keys': it may be used for more than MACs (CKA_${use.toUpperCase()} not false); re-import it with 'station keys import'`,
+        );
+      }
+      // The keys the station imported itself pass the same check.
+      expect(await custody.chipKeys('MIGRACIONES', 1, chipA)).toEqual(
+        diversifyTransportKeys(masterMig, chipA),
+      );
+    } finally {
+      await custody.close();
+    }
+  });
+
   it('names an unknown agency or key version clearly', async () => {
     const custody = await openTransportKeyCustody(pkcs11Config, { env });
     try {

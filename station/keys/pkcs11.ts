@@ -153,6 +153,19 @@ function readKcv(key: graphene.SecretKey): string | null {
   }
 }
 
+/**
+ * Uses a master key must not allow: each would let the PIN holder do more than compute a chip's
+ * CMAC (derive an extractable key from it, encrypt or decrypt with it, wrap a key under it, or
+ * unwrap a chosen key into the token under it).
+ */
+const FORBIDDEN_USES = [
+  ['derive', 'CKA_DERIVE'],
+  ['wrap', 'CKA_WRAP'],
+  ['unwrap', 'CKA_UNWRAP'],
+  ['encrypt', 'CKA_ENCRYPT'],
+  ['decrypt', 'CKA_DECRYPT'],
+] as const;
+
 /** The attributes a transport master key must have in the token. */
 function protectionProblem(key: graphene.SecretKey): string | undefined {
   const a = key.getAttribute({
@@ -161,12 +174,20 @@ function protectionProblem(key: graphene.SecretKey): string | undefined {
     extractable: null,
     sign: null,
     token: null,
+    derive: null,
+    wrap: null,
+    unwrap: null,
+    encrypt: null,
+    decrypt: null,
   });
   if (a.keyType !== graphene.KeyType.AES) return 'it is not an AES key';
   if (a.sensitive !== true) return 'it is not marked sensitive';
   if (a.extractable !== false) return 'it is extractable';
   if (a.sign !== true) return 'it may not compute MACs (CKA_SIGN is false)';
   if (a.token !== true) return 'it is a session object, not a token object';
+  const allowed = FORBIDDEN_USES.filter(([attr]) => a[attr] !== false).map(([, name]) => name);
+  if (allowed.length > 0)
+    return `it may be used for more than MACs (${allowed.join(', ')} not false)`;
   return undefined;
 }
 
