@@ -1,6 +1,12 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import {
+  ensurePrivateMode,
+  PRIVATE_FILE_MODE,
+  PrivateFileModeError,
+  writeFileAtomically,
+} from '../../db/private-files.ts';
 import {
   diversifyTransportKeys,
   type ChipIdentity,
@@ -169,11 +175,13 @@ async function decrypt(
 ): Promise<{ entries: DevKeyEntry[]; n: number }> {
   let raw: string;
   try {
+    ensurePrivateMode(path, PRIVATE_FILE_MODE, 'the development key file');
     raw = readFileSync(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new KeyCustodyError('KEY_FILE_MISSING', `development key file ${path} does not exist`);
     }
+    if (e instanceof PrivateFileModeError) throw new KeyCustodyError('KEY_FILE_INVALID', e.message);
     throw new KeyCustodyError('KEY_FILE_INVALID', `cannot read ${path}: ${(e as Error).message}`);
   }
   let json: unknown;
@@ -238,28 +246,17 @@ async function decrypt(
   }
 }
 
-function writeAtomically(path: string, file: DevKeyFile, exclusive: boolean): void {
-  const text = JSON.stringify(file, null, 2) + '\n';
-  if (exclusive) {
-    try {
-      writeFileSync(path, text, { flag: 'wx', mode: 0o600 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new KeyCustodyError(
-          'KEY_FILE_EXISTS',
-          `${path} already exists; add keys to it instead`,
-        );
-      }
-      throw e;
-    }
-    return;
-  }
-  const tmp = `${path}.${process.pid}.tmp`;
+/** Writes the file atomically and 0600; a new file must not exist yet (checked by link()). */
+function writeKeyFile(path: string, file: DevKeyFile, exclusive: boolean): void {
   try {
-    writeFileSync(tmp, text, { flag: 'wx', mode: 0o600 });
-    renameSync(tmp, path);
+    writeFileAtomically(path, JSON.stringify(file, null, 2) + '\n', { exclusive });
   } catch (e) {
-    rmSync(tmp, { force: true });
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new KeyCustodyError(
+        'KEY_FILE_EXISTS',
+        `${path} already exists; add keys to it instead`,
+      );
+    }
     throw e;
   }
 }
@@ -282,7 +279,7 @@ export async function createDevKeyFile(
     throw new KeyCustodyError('KEY_FILE_EXISTS', `${path} already exists; add keys to it instead`);
   }
   const file = await encrypt(passphrase, entries, options.scryptN ?? DEFAULT_N);
-  writeAtomically(path, file, true);
+  writeKeyFile(path, file, true);
   return infosOf(entries);
 }
 
@@ -297,7 +294,7 @@ export async function addToDevKeyFile(
   try {
     const all = [...current.entries, ...entries];
     checkEntries(all);
-    writeAtomically(path, await encrypt(passphrase, all, current.n), false);
+    writeKeyFile(path, await encrypt(passphrase, all, current.n), false);
     return infosOf(all);
   } finally {
     wipe(current.entries);
