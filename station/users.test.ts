@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { listAudit } from './audit.ts';
 import { AuthenticationError, PermissionError } from './errors.ts';
@@ -10,10 +11,16 @@ import {
   disableUser,
   hashSecret,
   MAX_FAILED_ATTEMPTS,
+  pepperStoredPins,
+  PinPepperUnavailableError,
+  setUserSecret,
   SIGN_IN_REFUSED,
   unlockUser,
+  usePinPepper,
   verifySecret,
+  type PinPepper,
 } from './users.ts';
+import { aesCmac } from '../mrtd/cmac.ts';
 
 // Counts the KDF runs of a sign-in (the real scrypt still runs).
 vi.mock('node:crypto', async (importOriginal) => {
@@ -126,5 +133,56 @@ describe('users', () => {
       'disabled',
       'unknown user',
     ]);
+  });
+
+  describe('PIN pepper from key custody', () => {
+    // A pepper as the development key file computes it: AES-CMAC under a random AES-256 key.
+    const pepperWith = (key: Buffer): PinPepper => ({
+      label: 'station/pin-pepper',
+      mac: (data) => aesCmac(key, data),
+    });
+    const pepper = pepperWith(randomBytes(32));
+
+    it('protects the stored PINs so the database alone cannot check one; users keep their PINs', () => {
+      const before = st.db.prepare('SELECT username, secret_hash FROM users').all() as {
+        username: string;
+        secret_hash: string;
+      }[];
+      usePinPepper(st.db, pepper);
+      expect(() => pepperStoredPins(st.db, st.users.supervisor)).toThrow(PermissionError);
+      expect(pepperStoredPins(st.db, st.users.admin)).toBe(before.length);
+      const after = st.db.prepare('SELECT secret_hash FROM users').pluck().all() as string[];
+      expect(after.every((h) => h.startsWith('scrypt-mac$station/pin-pepper$16384$8$1$'))).toBe(
+        true,
+      );
+      // Same salt, new tag: the MAC of the old scrypt output, so every PIN still works.
+      expect(after.map((h) => h.split('$')[5])).toEqual(
+        before.map((b) => b.secret_hash.split('$')[4]),
+      );
+      expect(authenticate(st.db, 'oper', TEST_SECRET).username).toBe('oper');
+      expect(() => authenticate(st.db, 'oper', 'nope-nope')).toThrow(SIGN_IN_REFUSED);
+      // New PINs are peppered too.
+      createUser(st.db, st.users.admin, { username: 'newbie', role: 'operator', secret: '739204' });
+      expect(authenticate(st.db, 'newbie', '739204').username).toBe('newbie');
+      expect(listAudit(st.db).some((e) => e.action === 'users.pins_peppered')).toBe(true);
+
+      // With the database alone (no pepper), no PIN can be checked, right or wrong, and no new
+      // PIN can be stored unprotected.
+      const stored = after[0]!;
+      expect(() => verifySecret(TEST_SECRET, stored)).toThrow(PinPepperUnavailableError);
+      usePinPepper(st.db, undefined);
+      for (const [name, secret] of [
+        ['oper', TEST_SECRET],
+        ['oper', 'nope-nope'],
+        ['nobody', TEST_SECRET],
+      ] as const)
+        expect(() => authenticate(st.db, name, secret)).toThrow(PinPepperUnavailableError);
+      expect(() => setUserSecret(st.db, st.users.admin, 'oper', '551902')).toThrow(
+        PinPepperUnavailableError,
+      );
+      // Another key under the same name checks nothing either: the right PIN is refused.
+      usePinPepper(st.db, pepperWith(randomBytes(32)));
+      expect(() => authenticate(st.db, 'newbie', '739204')).toThrow(SIGN_IN_REFUSED);
+    });
   });
 });

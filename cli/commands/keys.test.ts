@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { diversifyTransportKeys } from '../../mrtd/transport-keys.ts';
+import { initStation, openStationDb } from '../../station/identity.ts';
 import { openTransportKeyCustody, readKeyCustodyConfig } from '../../station/keys/index.ts';
 import { runCli, type CliRun } from '../../test/helpers/cli.ts';
 import { createSoftHsmToken } from '../../test/helpers/softhsm.ts';
@@ -174,6 +175,66 @@ describe('station keys (PKCS#11)', () => {
       diversifyTransportKeys(Buffer.from(MASTER, 'hex'), chip),
     );
     await custody.close();
+  });
+});
+
+describe('station keys pin-pepper (PKCS#11)', () => {
+  const ADMIN_PIN = '583920';
+  it('creates the pepper in the token, protects the stored PINs, and sign-in then needs the token', async () => {
+    const db = openStationDb(dataDir);
+    try {
+      initStation(db, {
+        stationId: 'LIM-AIR-09',
+        agencyCode: 'PER-MIGRACIONES',
+        adminUsername: 'admin',
+        adminSecret: ADMIN_PIN,
+        timeZone: 'America/Lima',
+      });
+    } finally {
+      db.close();
+    }
+    process.env.STATION_PIN = ADMIN_PIN;
+    process.env.STATION_NEW_PIN = '611843';
+    try {
+      const none = await cli(['keys', 'pin-pepper', 'apply', '--user', 'admin']);
+      expect(none.stderr).toBe(
+        `station: the pkcs11 key custody of ${dataDir} holds no station/pin-pepper: create it with "station keys pin-pepper create"`,
+      );
+      const created = await cli(['keys', 'pin-pepper', 'create']);
+      expect(created.stderr).toBe('');
+      expect(created.stdout).toContain(
+        "created station/pin-pepper in token 'cli-keys' (AES-256, never extractable)",
+      );
+      const again = await cli(['keys', 'pin-pepper', 'create']);
+      expect(again.stderr).toContain("token 'cli-keys' already holds station/pin-pepper");
+      const applied = await cli(['keys', 'pin-pepper', 'apply', '--user', 'admin']);
+      expect(applied.stderr).toBe('');
+      expect(applied.stdout).toBe(
+        'protected 1 stored PIN hash with station/pin-pepper; signing in now needs the key custody',
+      );
+      const stored = openStationDb(dataDir);
+      try {
+        expect(stored.prepare('SELECT secret_hash FROM users').pluck().get()).toMatch(
+          /^scrypt-mac\$station\/pin-pepper\$/,
+        );
+      } finally {
+        stored.close();
+      }
+      // Signing in (and storing a new user's PIN) goes through the token.
+      const added = await cli(['users', 'add', 'clerk', '--role', 'operator', '--user', 'admin']);
+      expect(added.stderr).toBe('');
+      expect(added.code).toBe(0);
+      // Without the token's PIN the station cannot check any PIN.
+      delete process.env.T_PIN;
+      const locked = await cli(['users', 'add', 'clerk2', '--role', 'operator', '--user', 'admin']);
+      expect(locked.code).toBe(1);
+      expect(locked.stderr).toBe(
+        "station: this station's PINs need the PIN pepper of its key custody: the PIN of token 'cli-keys' is missing: set the environment variable T_PIN",
+      );
+    } finally {
+      delete process.env.STATION_PIN;
+      delete process.env.STATION_NEW_PIN;
+    }
   });
 });
 

@@ -29,7 +29,7 @@ import { listUsers, type Actor } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { formatIntakeLine, runIntake } from '../intake-runner.ts';
-import { login } from './users.ts';
+import { attachPinPepper, login } from './users.ts';
 
 interface StartOpts {
   port?: string;
@@ -290,6 +290,8 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
     }
     const username = opts.user ?? (development ? 'operator' : undefined);
     if (!username) throw new CliError('--user <name> is required to start the station');
+    const closePepper = await attachPinPepper(db, dataDir);
+    if (closePepper) res.add('the PIN pepper', closePepper);
     const actor: Actor = await login(
       db,
       username,

@@ -5,12 +5,14 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { diversifyTransportKeys } from '../../mrtd/transport-keys.ts';
 import { createSoftHsmToken } from '../../test/helpers/softhsm.ts';
 import {
+  addPinPepperToDevKeyFile,
   addToDevKeyFile,
   createDevKeyFile,
   importTransportMasterKey,
   keyCheckValue,
   KeyCustodyError,
   openTransportKeyCustody,
+  pinPepperOf,
   readKeyCustodyConfig,
   writeKeyCustodyConfig,
   type KeyCustodyConfig,
@@ -314,6 +316,38 @@ describe('development key file custody', () => {
     expect(copies.length).toBeGreaterThanOrEqual(2); // one per key in the file, at least
     await custody.close();
     for (const b of copies) expect(b.every((byte) => byte === 0)).toBe(true);
+  });
+
+  it('holds a PIN pepper that survives adding keys and stops with the custody', async () => {
+    const path = join(dir, 'pepper-keys.json');
+    await createDevKeyFile(path, env.TEST_DEV_PASS, [
+      { agency: 'MIGRACIONES', keyVersion: 1, key: masterMig },
+    ]);
+    const cfg = { ...devConfig, path };
+    const open = () => openTransportKeyCustody(cfg, { env, development: true });
+    const before = await open();
+    expect(pinPepperOf(before)).toBeUndefined();
+    await before.close();
+    await addPinPepperToDevKeyFile(path, env.TEST_DEV_PASS);
+    const again = await rejection(addPinPepperToDevKeyFile(path, env.TEST_DEV_PASS));
+    expect(again.code).toBe('KEY_ALREADY_EXISTS');
+    const data = Buffer.from('a scrypt output of 32 bytes.....');
+    const first = await open();
+    const tag = pinPepperOf(first)!.mac(data);
+    expect(tag).toHaveLength(16);
+    expect(pinPepperOf(first)!.label).toBe('station/pin-pepper');
+    await first.close();
+    expect(() => pinPepperOf(first)).toThrow(/closed/);
+    await addToDevKeyFile(path, env.TEST_DEV_PASS, [
+      { agency: 'RREE', keyVersion: 3, key: masterMre },
+    ]);
+    const second = await open();
+    try {
+      expect(pinPepperOf(second)!.mac(data)).toEqual(tag);
+    } finally {
+      await second.close();
+    }
+    expect(readFileSync(path, 'utf8')).not.toContain(tag.toString('hex'));
   });
 
   it('says clearly when the passphrase is wrong or the file was altered', async () => {

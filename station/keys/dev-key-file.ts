@@ -12,10 +12,13 @@ import {
   type ChipIdentity,
   type ChipTransportKeys,
 } from '../../mrtd/transport-keys.ts';
+import { aesCmac } from '../../mrtd/cmac.ts';
 import {
   checkChip,
   checkMasterKey,
   keyCheckValue,
+  PIN_PEPPER_LABEL,
+  type CustodyPinPepper,
   sortInfos,
   transportKeyLabel,
   unknownKey,
@@ -36,7 +39,7 @@ import { KeyCustodyError } from './errors.ts';
  *
  * The GCM additional data is the file's header (everything but iv, tag and ciphertext) as
  * canonical JSON, so a change to any parameter is detected. The plaintext is JSON
- * `{ "keys": [{ "agency", "keyVersion", "key": <hex> }] }`.
+ * `{ "pinPepper"?: <hex, 32 bytes>, "keys": [{ "agency", "keyVersion", "key": <hex> }] }`.
  */
 
 export const DEV_KEY_FILE_FORMAT = 'perso-station/dev-transport-keys';
@@ -79,6 +82,11 @@ const fileSchema = z.object({
 type DevKeyFile = z.infer<typeof fileSchema>;
 
 const plaintextSchema = z.object({
+  /** The station's PIN pepper key (hex, AES-256), when one was added. */
+  pinPepper: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   keys: z.array(
     z.object({
       agency: z.string(),
@@ -133,6 +141,7 @@ async function encrypt(
   passphrase: string,
   entries: readonly DevKeyEntry[],
   n: number,
+  pinPepper?: Uint8Array,
 ): Promise<DevKeyFile> {
   const header: Pick<DevKeyFile, 'format' | 'version' | 'kdf'> = {
     format: DEV_KEY_FILE_FORMAT,
@@ -143,6 +152,7 @@ async function encrypt(
   const iv = randomBytes(12);
   const plaintext = Buffer.from(
     JSON.stringify({
+      ...(pinPepper ? { pinPepper: Buffer.from(pinPepper).toString('hex') } : {}),
       keys: entries.map((e) => ({
         agency: e.agency,
         keyVersion: e.keyVersion,
@@ -172,7 +182,7 @@ async function encrypt(
 async function decrypt(
   path: string,
   passphrase: string,
-): Promise<{ entries: DevKeyEntry[]; n: number }> {
+): Promise<{ entries: DevKeyEntry[]; n: number; pinPepper?: Buffer }> {
   let raw: string;
   try {
     ensurePrivateMode(path, PRIVATE_FILE_MODE, 'the development key file');
@@ -240,7 +250,12 @@ async function decrypt(
       wipe(entries);
       throw e;
     }
-    return { entries, n: file.kdf.N };
+    const pinPepper = body.data.pinPepper;
+    return {
+      entries,
+      n: file.kdf.N,
+      ...(pinPepper ? { pinPepper: Buffer.from(pinPepper, 'hex') } : {}),
+    };
   } finally {
     plaintext.fill(0);
   }
@@ -294,10 +309,32 @@ export async function addToDevKeyFile(
   try {
     const all = [...current.entries, ...entries];
     checkEntries(all);
-    writeKeyFile(path, await encrypt(passphrase, all, current.n), false);
+    writeKeyFile(path, await encrypt(passphrase, all, current.n, current.pinPepper), false);
     return infosOf(all);
   } finally {
     wipe(current.entries);
+    current.pinPepper?.fill(0);
+  }
+}
+
+/**
+ * Adds a random PIN pepper key (AES-256) to an existing development key file. Refuses if the
+ * file has one: replacing it would make every stored PIN unusable.
+ */
+export async function addPinPepperToDevKeyFile(path: string, passphrase: string): Promise<void> {
+  const current = await decrypt(path, passphrase);
+  const pepper = randomBytes(32);
+  try {
+    if (current.pinPepper)
+      throw new KeyCustodyError(
+        'KEY_ALREADY_EXISTS',
+        `${path} already holds ${PIN_PEPPER_LABEL}; the stored PINs depend on it`,
+      );
+    writeKeyFile(path, await encrypt(passphrase, current.entries, current.n, pepper), false);
+  } finally {
+    wipe(current.entries);
+    current.pinPepper?.fill(0);
+    pepper.fill(0);
   }
 }
 
@@ -329,10 +366,11 @@ export class DevFileTransportKeyCustody implements TransportKeyCustody {
   private keys: Map<string, Uint8Array> | undefined;
   private readonly infos: TransportKeyInfo[];
 
-  /** Takes ownership of the entries' key buffers: close() zeroes them. */
+  /** Takes ownership of the entries' key buffers and the pepper: close() zeroes them. */
   private constructor(
     private readonly path: string,
     entries: DevKeyEntry[],
+    private pepperKey: Buffer | undefined,
   ) {
     this.infos = infosOf(entries);
     this.keys = new Map(entries.map((e) => [transportKeyLabel(e.agency, e.keyVersion), e.key]));
@@ -344,8 +382,8 @@ export class DevFileTransportKeyCustody implements TransportKeyCustody {
     path: string,
     passphrase: string,
   ): Promise<DevFileTransportKeyCustody> {
-    const { entries } = await decrypt(path, passphrase);
-    return new DevFileTransportKeyCustody(path, entries);
+    const { entries, pinPepper } = await decrypt(path, passphrase);
+    return new DevFileTransportKeyCustody(path, entries, pinPepper);
   }
 
   private live(): Map<string, Uint8Array> {
@@ -374,9 +412,24 @@ export class DevFileTransportKeyCustody implements TransportKeyCustody {
     return this.infos.map((i) => ({ ...i }));
   }
 
+  /** The file's PIN pepper (AES-CMAC in software), undefined when it has none. */
+  pinPepper(): CustodyPinPepper | undefined {
+    this.live();
+    if (!this.pepperKey) return undefined;
+    return {
+      label: PIN_PEPPER_LABEL,
+      mac: (data) => {
+        this.live();
+        return aesCmac(this.pepperKey!, data);
+      },
+    };
+  }
+
   async close(): Promise<void> {
     if (!this.keys) return;
     for (const key of this.keys.values()) key.fill(0);
     this.keys = undefined;
+    this.pepperKey?.fill(0);
+    this.pepperKey = undefined;
   }
 }

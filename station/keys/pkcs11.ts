@@ -9,6 +9,8 @@ import {
   checkChip,
   checkMasterKey,
   keyCheckValue,
+  PIN_PEPPER_LABEL,
+  type CustodyPinPepper,
   parseTransportKeyLabel,
   sortInfos,
   transportKeyLabel,
@@ -284,12 +286,93 @@ export class Pkcs11TransportKeyCustody implements TransportKeyCustody {
     return sortInfos(infos);
   }
 
+  /**
+   * The token's PIN pepper key (PIN_PEPPER_LABEL), checked like a master key; undefined when
+   * the token has none. Its MACs are computed in the token while this custody is open.
+   */
+  pinPepper(): CustodyPinPepper | undefined {
+    const found = findSecretKeys(this.live(), PIN_PEPPER_LABEL);
+    if (found.length === 0) return undefined;
+    if (found.length > 1)
+      throw new KeyCustodyError(
+        'TOKEN_ERROR',
+        `${found.length} keys are labelled ${PIN_PEPPER_LABEL} in ${this.where()}; remove the duplicates`,
+      );
+    const key = found[0]!;
+    const problem = protectionProblem(key);
+    if (problem)
+      throw new KeyCustodyError(
+        'KEY_NOT_PROTECTED',
+        `refusing to use ${PIN_PEPPER_LABEL} in ${this.where()}: ${problem}`,
+      );
+    return {
+      label: PIN_PEPPER_LABEL,
+      mac: (data) => {
+        try {
+          return Buffer.from(this.live().createSign('AES_CMAC', key).once(Buffer.from(data)));
+        } catch (e) {
+          throw tokenError(`the PIN pepper in ${this.where()} failed`, e);
+        }
+      },
+    };
+  }
+
   async close(): Promise<void> {
     const session = this.session;
     if (!session) return;
     this.session = undefined;
     this.keys.clear();
     closeSession(this.target, session);
+  }
+}
+
+/**
+ * Provisioning: generates the station's PIN pepper key inside the token (AES-256, sensitive,
+ * never extractable, CMAC only: nobody ever sees its value). Refuses if one exists: replacing
+ * it would make every stored PIN unusable.
+ */
+export function createPinPepperKey(target: Pkcs11Target): { label: string } {
+  const session = openSession(target, true);
+  try {
+    if (findSecretKeys(session, PIN_PEPPER_LABEL).length > 0)
+      throw new KeyCustodyError(
+        'KEY_ALREADY_EXISTS',
+        `token '${target.token}' already holds ${PIN_PEPPER_LABEL}; the stored PINs depend on it`,
+      );
+    const key = session
+      .generateKey(graphene.KeyGenMechanism.AES, {
+        class: graphene.ObjectClass.SECRET_KEY,
+        keyType: graphene.KeyType.AES,
+        valueLen: 32,
+        token: true,
+        private: true,
+        sensitive: true,
+        extractable: false,
+        modifiable: false,
+        sign: true,
+        verify: false,
+        encrypt: false,
+        decrypt: false,
+        wrap: false,
+        unwrap: false,
+        derive: false,
+        label: PIN_PEPPER_LABEL,
+        id: Buffer.from(PIN_PEPPER_LABEL, 'utf8'),
+      })
+      .toType<graphene.SecretKey>();
+    const problem = protectionProblem(key);
+    if (problem) {
+      session.destroy(key);
+      throw new KeyCustodyError(
+        'TOKEN_ERROR',
+        `token '${target.token}' did not store ${PIN_PEPPER_LABEL} as asked (${problem}); nothing was created`,
+      );
+    }
+    return { label: PIN_PEPPER_LABEL };
+  } catch (e) {
+    throw tokenError(`cannot create ${PIN_PEPPER_LABEL} in token '${target.token}'`, e);
+  } finally {
+    closeSession(target, session);
   }
 }
 
