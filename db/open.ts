@@ -1,8 +1,16 @@
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LATEST_SCHEMA_VERSION, migrations, type Migration } from './migrations.ts';
+import {
+  createPrivateFile,
+  ensurePrivateMode,
+  fsyncDir,
+  PRIVATE_DIR_MODE,
+  PRIVATE_FILE_MODE,
+  temporaryNameFor,
+} from './private-files.ts';
 
 export type { Db };
 
@@ -57,7 +65,15 @@ export function schemaVersion(db: Db): number {
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   const list = opts.migrations ?? migrations;
   checkMigrationOrder(list);
-  if (!opts.readonly && file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const onDisk = file !== ':memory:' && file !== '';
+  if (onDisk) {
+    if (!opts.readonly) {
+      mkdirSync(dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
+      // 0600 before SQLite opens it: SQLite gives the WAL and SHM files the database's mode.
+      createPrivateFile(file);
+    }
+    protectDatabaseFiles(file);
+  }
   const db = new Database(file, {
     readonly: opts.readonly ?? false,
     fileMustExist: opts.readonly === true,
@@ -72,11 +88,22 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     if (opts.migrate !== false && !opts.readonly) migrateDatabase(db, list);
+    if (onDisk) protectDatabaseFiles(file);
     return db;
   } catch (e) {
     db.close();
     throw e;
   }
+}
+
+/**
+ * The database, its WAL and its shared-memory file hold the PIN hashes and the ledger: 0600,
+ * tightened (and reported) when found looser, refused when another user owns them.
+ */
+function protectDatabaseFiles(file: string): void {
+  ensurePrivateMode(file, PRIVATE_FILE_MODE, 'the station database');
+  for (const suffix of ['-wal', '-shm', '-journal'])
+    ensurePrivateMode(file + suffix, PRIVATE_FILE_MODE, 'the station database');
 }
 
 /** Applies pending migrations; returns the versions applied. */
@@ -108,17 +135,39 @@ export function pendingMigrations(db: Db, list: readonly Migration[] = migration
  * station keeps writing. The copy is checked with `PRAGMA integrity_check` before returning.
  */
 export async function backupDatabase(db: Db, destination: string): Promise<{ pages: number }> {
-  mkdirSync(dirname(destination), { recursive: true });
-  const result = await db.backup(destination);
-  const copy = new Database(destination, { readonly: true, fileMustExist: true });
+  mkdirSync(dirname(destination), { recursive: true, mode: PRIVATE_DIR_MODE });
+  // Into a 0600 temporary file next to the destination, checked and fsynced, then linked to
+  // its name (refused if that exists): the backup appears whole, private, or not at all.
+  const tmp = temporaryNameFor(destination);
   try {
-    const check = copy.pragma('integrity_check', { simple: true });
-    if (check !== 'ok')
-      throw new Error(`backup ${destination} failed its integrity check: ${check}`);
+    createPrivateFile(tmp);
+    const result = await db.backup(tmp);
+    const copy = new Database(tmp, { readonly: true, fileMustExist: true });
+    try {
+      const check = copy.pragma('integrity_check', { simple: true });
+      if (check !== 'ok')
+        throw new Error(`backup ${destination} failed its integrity check: ${check}`);
+    } finally {
+      copy.close();
+    }
+    const fd = openSync(tmp, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, destination);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new Error(`${destination} exists already`);
+      throw e;
+    }
+    fsyncDir(dirname(destination));
+    return { pages: result.totalPages };
   } finally {
-    copy.close();
+    for (const f of [tmp, `${tmp}-journal`, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
   }
-  return { pages: result.totalPages };
 }
 
 export { LATEST_SCHEMA_VERSION };

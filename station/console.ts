@@ -6,7 +6,10 @@ import { NotInitializedError } from './errors.ts';
 import { getStationIdentity, openStationDb, stationDbExists } from './identity.ts';
 import { readKeyCustodyConfig, type KeyCustodyConfig } from './keys/open.ts';
 
-/** The passphrase of a console-seeded development station's key file when none is given. */
+/**
+ * The passphrase of a console-seeded development station's key file when none is given. It is
+ * public (it is in this file): `station start` uses it only in development mode, and says so.
+ */
 export const DEV_CONSOLE_PASSPHRASE = 'perso-station development keys (not for production)';
 
 export type StationSetup =

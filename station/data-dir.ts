@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ensurePrivateDir } from '../db/private-files.ts';
 
 /**
  * Where the station keeps its database and keys: --data-dir, then STATION_DATA_DIR, then the
@@ -21,4 +22,13 @@ export function resolveDataDir(
     default:
       return join(env.XDG_DATA_HOME ?? join(home, '.local', 'share'), 'perso-station');
   }
+}
+
+/**
+ * Creates the data directory 0700 (the database, keys and configuration inside are the
+ * station's alone), or checks an existing one: a looser mode is tightened with a warning if
+ * this user owns it, refused otherwise (db/private-files.ts).
+ */
+export function preparePrivateDataDir(dataDir: string): void {
+  ensurePrivateDir(dataDir, 'the data directory');
 }

@@ -7,7 +7,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import type { ScenarioSeed } from '../contracts/dev-seed.ts';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { addAgency, addChipProfile } from './agencies.ts';
 import { StationError } from './errors.ts';
@@ -67,7 +67,6 @@ export async function seedStation(
   if (!admin || !supervisor)
     throw new StationError('a seed needs an admin and a supervisor', 'invalid_input');
 
-  mkdirSync(dataDir, { recursive: true });
   const db = openStationDb(dataDir);
   try {
     const { admin: adminActor } = initStation(db, {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { openDatabase, stationDbPath, type Db } from '../db/open.ts';
 import { writeAudit } from './audit.ts';
+import { preparePrivateDataDir } from './data-dir.ts';
 import { InvalidInputError, NotInitializedError, StationError } from './errors.ts';
 import { defaultTimeZone, isTimeZone } from './time.ts';
 import { insertFirstAdmin, type Actor } from './users.ts';
@@ -14,8 +15,12 @@ export interface StationIdentity {
   createdAt: string;
 }
 
-/** Opens (creating and migrating if needed) the station database of a data directory. */
+/**
+ * Opens (creating and migrating if needed) the station database of a data directory; the
+ * directory is made (or checked to be) 0700 and the database files 0600 first.
+ */
 export function openStationDb(dataDir: string): Db {
+  preparePrivateDataDir(dataDir);
   return openDatabase(stationDbPath(dataDir));
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/open.ts';
 import { writeAudit } from './audit.ts';
-import { AuthenticationError, InvalidInputError, PermissionError } from './errors.ts';
+import { AuthenticationError, InvalidInputError, PermissionError, StationError } from './errors.ts';
 
 export const ROLES = ['operator', 'supervisor', 'technician', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -26,35 +26,161 @@ export const MIN_SECRET_LENGTH = 6;
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
 
-/** Hashes a PIN or password with scrypt and a random salt: `scrypt$N$r$p$salt$hash` (base64). */
-export function hashSecret(secret: string): string {
+/**
+ * The key custody's PIN pepper: a keyed MAC whose key never leaves the custody (an AES key in
+ * the PKCS#11 token, or a key in the development key file; station/keys/pin-pepper.ts). A
+ * peppered PIN hash is MAC(key, domain || scrypt(PIN, salt)): with the database alone, not one
+ * guess can be checked, so a 6-digit PIN space cannot be searched offline.
+ */
+export interface PinPepper {
+  /** Names the key; stored with each hash so a PIN is checked with the key that made it. */
+  readonly label: string;
+  /** The MAC (AES-CMAC, 16 bytes) of `data` under the pepper key. */
+  mac(data: Uint8Array): Buffer;
+}
+
+const PEPPER_DOMAIN = Buffer.from('perso-station/pin-hash/v1\0', 'utf8');
+const PEPPER_LABEL = /^[A-Za-z0-9][A-Za-z0-9/._-]{0,63}$/;
+
+/** The PIN pepper this database's sign-ins and new PINs use (set by whoever opened the custody). */
+const peppers = new WeakMap<Db, PinPepper>();
+
+/** Attaches the custody's PIN pepper to an open database (undefined detaches it). */
+export function usePinPepper(db: Db, pepper: PinPepper | undefined): void {
+  if (pepper && !PEPPER_LABEL.test(pepper.label))
+    throw new InvalidInputError(`PIN pepper label ${JSON.stringify(pepper.label)} is not valid`);
+  if (pepper) peppers.set(db, pepper);
+  else peppers.delete(db);
+}
+
+/**
+ * The label of the pepper key this station's PIN hashes need, or undefined when none is
+ * peppered yet.
+ */
+export function pinPepperLabel(db: Db): string | undefined {
+  const h = db
+    .prepare("SELECT secret_hash FROM users WHERE secret_hash LIKE 'scrypt-mac$%' LIMIT 1")
+    .pluck()
+    .get() as string | undefined;
+  return h?.split('$')[1];
+}
+
+/** The station's PINs are peppered by a custody key that is not open in this process. */
+export class PinPepperUnavailableError extends StationError {
+  constructor(label: string) {
+    super(
+      `this station's PINs are protected by the key ${label} in key custody, which is not open: ` +
+        'set the environment variable holding the token PIN (or, in development, the key file passphrase) that key-custody.json names',
+      'pin_pepper_unavailable',
+    );
+    this.name = 'PinPepperUnavailableError';
+  }
+}
+
+function scrypt(secret: string, salt: Buffer, keylen: number, n: number, r: number, p: number) {
+  return scryptSync(secret, salt, keylen, { N: n, r, p, maxmem: 256 * 1024 * 1024 });
+}
+
+const pepperTag = (pepper: PinPepper, kdfOutput: Uint8Array): Buffer =>
+  pepper.mac(Buffer.concat([PEPPER_DOMAIN, kdfOutput]));
+
+/**
+ * Hashes a PIN or password with scrypt and a random salt: `scrypt$N$r$p$salt$hash` (base64);
+ * with a pepper, `scrypt-mac$label$N$r$p$salt$mac`, the MAC being the pepper's over the
+ * scrypt output.
+ */
+export function hashSecret(secret: string, pepper?: PinPepper): string {
   const salt = randomBytes(16);
-  const hash = scryptSync(secret, salt, SCRYPT.keylen, {
-    N: SCRYPT.N,
-    r: SCRYPT.r,
-    p: SCRYPT.p,
-    maxmem: 64 * 1024 * 1024,
-  });
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+  const hash = scrypt(secret, salt, SCRYPT.keylen, SCRYPT.N, SCRYPT.r, SCRYPT.p);
+  const params = `${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}`;
+  if (!pepper) return `scrypt$${params}$${hash.toString('base64')}`;
+  return `scrypt-mac$${pepper.label}$${params}$${pepperTag(pepper, hash).toString('base64')}`;
 }
 
-/** Checks a secret against a stored hash in constant time. */
-export function verifySecret(secret: string, stored: string): boolean {
+/**
+ * Checks a secret against a stored hash in constant time. A peppered hash needs its pepper:
+ * without it (after running the KDF all the same) PinPepperUnavailableError.
+ */
+export function verifySecret(secret: string, stored: string, pepper?: PinPepper): boolean {
   const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
-  const [, n, r, p, saltB64, hashB64] = parts as [string, string, string, string, string, string];
-  const expected = Buffer.from(hashB64, 'base64');
-  const actual = scryptSync(secret, Buffer.from(saltB64, 'base64'), expected.length, {
-    N: Number(n),
-    r: Number(r),
-    p: Number(p),
-    maxmem: 256 * 1024 * 1024,
-  });
-  return timingSafeEqual(actual, expected);
+  const peppered = parts[0] === 'scrypt-mac' && parts.length === 7;
+  if (!peppered && (parts[0] !== 'scrypt' || parts.length !== 6)) return false;
+  const label = peppered ? parts[1]! : undefined;
+  const [n, r, p, saltB64, tagB64] = parts.slice(peppered ? 2 : 1) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const expected = Buffer.from(tagB64, 'base64');
+  const actual = scrypt(
+    secret,
+    Buffer.from(saltB64, 'base64'),
+    peppered ? SCRYPT.keylen : expected.length,
+    Number(n),
+    Number(r),
+    Number(p),
+  );
+  if (label === undefined) return timingSafeEqual(actual, expected);
+  if (pepper?.label !== label) throw new PinPepperUnavailableError(label);
+  const tag = pepperTag(pepper, actual);
+  return tag.length === expected.length && timingSafeEqual(tag, expected);
 }
 
-// Burnt on unknown user names so a wrong name costs as long as a wrong PIN.
-let dummyHash: string | undefined;
+/** A hash for a new PIN of this station: peppered when the station's PINs are. */
+function hashForStation(db: Db, secret: string): string {
+  const pepper = peppers.get(db);
+  if (!pepper) {
+    const label = pinPepperLabel(db);
+    if (label) throw new PinPepperUnavailableError(label);
+  }
+  return hashSecret(secret, pepper);
+}
+
+/**
+ * Peppers every PIN hash that is not yet (admin): `scrypt$…$hash` becomes
+ * `scrypt-mac$label$…$MAC(domain || hash)`, the same value a sign-in computes, so no PIN is
+ * needed and every user keeps theirs. Audited; returns how many it changed.
+ */
+export function pepperStoredPins(db: Db, by: Actor, at = new Date()): number {
+  requireRole(by, ['admin'], 'protect the stored PINs with the key custody');
+  const pepper = peppers.get(db);
+  if (!pepper)
+    throw new InvalidInputError('no PIN pepper is open: open the key custody that holds it first');
+  return db.transaction(() => {
+    const other = pinPepperLabel(db);
+    if (other !== undefined && other !== pepper.label)
+      throw new InvalidInputError(
+        `the stored PINs are peppered with ${other}, not with ${pepper.label}`,
+      );
+    const rows = db
+      .prepare("SELECT id, secret_hash FROM users WHERE secret_hash LIKE 'scrypt$%'")
+      .all() as { id: number; secret_hash: string }[];
+    const update = db.prepare('UPDATE users SET secret_hash = ? WHERE id = ?');
+    for (const row of rows) {
+      const [, n, r, p, salt, hash] = row.secret_hash.split('$');
+      const tag = pepperTag(pepper, Buffer.from(hash!, 'base64')).toString('base64');
+      update.run(`scrypt-mac$${pepper.label}$${n}$${r}$${p}$${salt}$${tag}`, row.id);
+    }
+    writeAudit(db, {
+      actor: by,
+      action: 'users.pins_peppered',
+      details: { key: pepper.label, users: rows.length },
+      at,
+    });
+    return rows.length;
+  })();
+}
+
+// Burnt on unknown user names so a wrong name costs as long as a wrong PIN (one per pepper).
+const dummyHashes = new Map<string, string>();
+function dummyHash(pepper: PinPepper | undefined): string {
+  const key = pepper?.label ?? '';
+  let h = dummyHashes.get(key);
+  if (!h) dummyHashes.set(key, (h = hashSecret('not-a-real-secret', pepper)));
+  return h;
+}
 
 export function isRole(s: string): s is Role {
   return (ROLES as readonly string[]).includes(s);
@@ -128,7 +254,7 @@ export function insertFirstAdmin(db: Db, username: string, secret: string, at = 
   if (n > 0) throw new PermissionError('the first admin exists already');
   const r = db
     .prepare('INSERT INTO users (username, role, secret_hash, created_at) VALUES (?, ?, ?, ?)')
-    .run(username, 'admin', hashSecret(secret), at.toISOString());
+    .run(username, 'admin', hashForStation(db, secret), at.toISOString());
   return { id: Number(r.lastInsertRowid), username, role: 'admin' };
 }
 
@@ -146,7 +272,7 @@ export function createUser(
       `role ${JSON.stringify(user.role)} is not one of ${ROLES.join(', ')}`,
     );
   checkSecretStrength(user.secret);
-  const secretHash = hashSecret(user.secret);
+  const secretHash = hashForStation(db, user.secret);
   return db.transaction(() => {
     if (findUser(db, user.username))
       throw new InvalidInputError(`a user named ${user.username} exists already`);
@@ -164,37 +290,42 @@ export function createUser(
 }
 
 /**
+ * The one answer to every refused sign-in: an unknown user, a wrong PIN, a locked or a
+ * disabled account all read the same, so the answer tells a guesser nothing (the audit log
+ * records which it was, for the admin).
+ */
+export const SIGN_IN_REFUSED =
+  'unknown user or wrong PIN, or the account is locked or disabled (an admin can unlock it)';
+
+/**
  * Checks a user name and PIN. A wrong PIN counts a failure; after MAX_FAILED_ATTEMPTS in a row
- * the account locks. Failures and lockouts are audited; the PIN never is.
+ * the account locks. Failures and lockouts are audited; the PIN never is. Every attempt runs
+ * the same KDF once (over the user's hash, or a dummy one for an unknown name) before anything
+ * is decided, and every refusal throws the same AuthenticationError, so neither the answer nor
+ * its timing says whether the name exists, the PIN was right, or the account is locked or
+ * disabled.
  */
 export function authenticate(db: Db, username: string, secret: string, at = new Date()): Actor {
   const row = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as
     UserRow | undefined;
-  if (!row) {
-    dummyHash ??= hashSecret('not-a-real-secret');
-    verifySecret(secret, dummyHash);
+  const pepper = peppers.get(db);
+  // A station whose PINs need the custody's pepper says so to everyone alike, before any PIN.
+  if (!pepper) {
+    const label = pinPepperLabel(db);
+    if (label) throw new PinPepperUnavailableError(label);
+  }
+  const dummy = dummyHash(pepper);
+  const secretMatches = verifySecret(secret, row?.secret_hash ?? dummy, pepper);
+  const refuse = (reason: string, extra: Record<string, unknown> = {}): never => {
     db.transaction(() =>
-      writeAudit(db, {
-        actor: username,
-        action: 'auth.failed',
-        details: { reason: 'unknown user' },
-        at,
-      }),
+      writeAudit(db, { actor: username, action: 'auth.failed', details: { reason, ...extra }, at }),
     )();
-    throw new AuthenticationError('unknown user or wrong PIN');
-  }
-  if (row.disabled === 1) {
-    writeAudit(db, { actor: username, action: 'auth.failed', details: { reason: 'disabled' }, at });
-    throw new AuthenticationError(`the account ${username} is disabled`, 'account_disabled');
-  }
-  if (row.locked === 1) {
-    writeAudit(db, { actor: username, action: 'auth.failed', details: { reason: 'locked' }, at });
-    throw new AuthenticationError(
-      `the account ${username} is locked after ${MAX_FAILED_ATTEMPTS} failed attempts; an admin must unlock it`,
-      'account_locked',
-    );
-  }
-  if (!verifySecret(secret, row.secret_hash)) {
+    throw new AuthenticationError(SIGN_IN_REFUSED);
+  };
+  if (!row) return refuse('unknown user');
+  if (row.disabled === 1) return refuse('disabled');
+  if (row.locked === 1) return refuse('locked');
+  if (!secretMatches) {
     const failed = row.failed_attempts + 1;
     const lock = failed >= MAX_FAILED_ATTEMPTS;
     db.transaction(() => {
@@ -217,12 +348,7 @@ export function authenticate(db: Db, username: string, secret: string, at = new 
           at,
         });
     })();
-    if (lock)
-      throw new AuthenticationError(
-        `wrong PIN; the account ${username} is now locked after ${MAX_FAILED_ATTEMPTS} failed attempts`,
-        'account_locked',
-      );
-    throw new AuthenticationError('unknown user or wrong PIN');
+    throw new AuthenticationError(SIGN_IN_REFUSED);
   }
   if (row.failed_attempts > 0)
     db.prepare('UPDATE users SET failed_attempts = 0 WHERE id = ?').run(row.id);
@@ -279,7 +405,7 @@ export function disableUser(db: Db, by: Actor, username: string): void {
 export function setUserSecret(db: Db, by: Actor, username: string, secret: string): void {
   if (by.username !== username) requireRole(by, ['admin'], "set another user's PIN");
   checkSecretStrength(secret);
-  const h = hashSecret(secret);
+  const h = hashForStation(db, secret);
   db.transaction(() => {
     const u = findUser(db, username);
     if (!u) throw new InvalidInputError(`no user named ${username}`);

@@ -3,7 +3,7 @@
  * pair, a real SQLite database in a temporary data directory, commands on stdin.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,16 @@ function interactive(args: string[], env: Record<string, string>) {
   };
 }
 
+/** The arguments `npm start` gives `node` (package.json "start"), as the README's first command runs it. */
+function npmStartArgs(): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    scripts: { start: string };
+  };
+  const [node, bin, ...args] = pkg.scripts.start.split(' ');
+  expect([node, bin]).toEqual(['node', 'bin/station.mjs']);
+  return args;
+}
+
 let tmp: string;
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'station-start-'));
@@ -89,15 +99,40 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('station start with no device configured', () => {
-  it('starts the simulator, seeds a development station, logs in and runs the console', async () => {
+  it('is refused outside development mode, naming how to ask for it, and creates nothing', async () => {
+    const dataDir = join(tmp, 'not-dev');
+    const r = await station(['--data-dir', dataDir, 'start'], { env: { STATION_PIN: DEV_PIN } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'station: no device is configured: connect the printer and choose it with "station device use --port <path>", or pass --port; ' +
+        'to run the simulator demo instead, start in development mode with "station start --dev" (npm start does) or STATION_MODE=development\n',
+    );
+    expect(r.stdout).toBe('');
+    expect(existsSync(dataDir)).toBe(false);
+    // And a contradiction is refused, not resolved silently.
+    const both = await station(['--data-dir', dataDir, 'start', '--dev'], {
+      env: { STATION_PIN: DEV_PIN, STATION_MODE: 'production' },
+    });
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain(
+      '--dev asks for development mode, but STATION_MODE is "production"',
+    );
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('npm start starts the simulator in development mode, said on screen, seeds a development station, logs in and runs the console', async () => {
     const dataDir = join(tmp, 'dev');
-    const r = await station(['--data-dir', dataDir, 'start'], {
+    const r = await station(npmStartArgs(), {
       stdin: 'intake 3\nstatus\nquit\n',
-      env: { STATION_PIN: DEV_PIN },
+      env: { STATION_PIN: DEV_PIN, STATION_DATA_DIR: dataDir },
     });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = r.stdout;
+    expect(out.split('\n').slice(0, 2)).toEqual([
+      '*** DEVELOPMENT MODE (--dev): simulated devices and development keys; never for production ***',
+      'the development key file is protected by the fixed, public development passphrase (set STATION_DEV_KEYS_PASSPHRASE to choose one)',
+    ]);
     expect(out).toMatch(/^no device configured: using the simulator on \/\S+/m);
     expect(out).toContain('this is a DEVELOPMENT station');
     expect(out).toMatch(/development users: .*operator \(operator\).*simulator\/seed\.ts/);
@@ -147,8 +182,11 @@ describe('station start with no device configured', () => {
     const dataDir = join(tmp, 'dev');
     const r = await station(['--data-dir', dataDir, 'start', '--lang', 'en'], {
       stdin: 'intake 2\nreconcile\nlang xx\n',
-      env: { STATION_PIN: DEV_PIN },
+      env: { STATION_PIN: DEV_PIN, STATION_MODE: 'development' },
     });
+    expect(r.stdout).toContain(
+      '*** DEVELOPMENT MODE (STATION_MODE=development): simulated devices and development keys; never for production ***',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('seeded');
     // A fresh simulator hopper: the same first booklets, decided the same way again.
@@ -164,7 +202,7 @@ describe('station start with no device configured', () => {
   });
 
   it('refuses a wrong PIN and still shuts everything down', async () => {
-    const r = await station(['--data-dir', join(tmp, 'dev'), 'start'], {
+    const r = await station(['--data-dir', join(tmp, 'dev'), 'start', '--dev'], {
       env: { STATION_PIN: '000000' },
     });
     expect(r.code).not.toBe(0);
@@ -188,7 +226,7 @@ describe('station start never puts a real station on the simulator', () => {
     } finally {
       db.close();
     }
-    const r = await runCli(['--data-dir', dataDir, 'start']);
+    const r = await station(['--data-dir', dataDir, 'start', '--dev']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
       'station: no device is configured for station LIM-AIR-07, which is not a development station',

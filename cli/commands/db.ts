@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   backupDatabase,
@@ -73,7 +73,9 @@ export function register(program: Command, ctx: CliContext): void {
     });
 
   db.command('backup <file>')
-    .description('consistent online backup of the station database (admin or supervisor)')
+    .description(
+      'consistent online backup of the station database to a new file, mode 0600 (admin or supervisor)',
+    )
     .option('--user <name>', 'who is doing it (PIN from STATION_PIN or a prompt)')
     .option('--json', 'machine-readable output')
     .action((file: string, opts: { user?: string; json?: boolean }) =>
@@ -88,13 +90,9 @@ export function register(program: Command, ctx: CliContext): void {
           r = await backupDatabase(handle, target);
         } catch (e) {
           const why = e instanceof Error ? e.message : String(e);
-          // The target did not exist before: whatever is there now is a partial copy.
-          for (const f of [target, `${target}-journal`, `${target}-wal`, `${target}-shm`])
-            try {
-              rmSync(f, { force: true });
-            } catch {
-              // not there, or the directory cannot be entered: nothing of ours to remove
-            }
+          // backupDatabase writes a temporary file and links it to the target only when it is
+          // complete: on failure the target was never made (and a file someone else made
+          // there meanwhile is theirs), and the temporary file is gone.
           writeAudit(handle, {
             actor: who,
             action: 'db.backup_failed',

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { diversifyTransportKeys } from '../../mrtd/transport-keys.ts';
+import { initStation, openStationDb } from '../../station/identity.ts';
 import { openTransportKeyCustody, readKeyCustodyConfig } from '../../station/keys/index.ts';
 import { runCli, type CliRun } from '../../test/helpers/cli.ts';
 import { createSoftHsmToken } from '../../test/helpers/softhsm.ts';
@@ -177,10 +178,96 @@ describe('station keys (PKCS#11)', () => {
   });
 });
 
+describe('station keys pin-pepper (PKCS#11)', () => {
+  const ADMIN_PIN = '583920';
+  it('creates the pepper in the token, protects the stored PINs, and sign-in then needs the token', async () => {
+    const db = openStationDb(dataDir);
+    try {
+      initStation(db, {
+        stationId: 'LIM-AIR-09',
+        agencyCode: 'PER-MIGRACIONES',
+        adminUsername: 'admin',
+        adminSecret: ADMIN_PIN,
+        timeZone: 'America/Lima',
+      });
+    } finally {
+      db.close();
+    }
+    process.env.STATION_PIN = ADMIN_PIN;
+    process.env.STATION_NEW_PIN = '611843';
+    try {
+      const none = await cli(['keys', 'pin-pepper', 'apply', '--user', 'admin']);
+      expect(none.stderr).toBe(
+        `station: the pkcs11 key custody of ${dataDir} holds no station/pin-pepper: create it with "station keys pin-pepper create"`,
+      );
+      const created = await cli(['keys', 'pin-pepper', 'create']);
+      expect(created.stderr).toBe('');
+      expect(created.stdout).toContain(
+        "created station/pin-pepper in token 'cli-keys' (AES-256, never extractable)",
+      );
+      const again = await cli(['keys', 'pin-pepper', 'create']);
+      expect(again.stderr).toContain("token 'cli-keys' already holds station/pin-pepper");
+      const applied = await cli(['keys', 'pin-pepper', 'apply', '--user', 'admin']);
+      expect(applied.stderr).toBe('');
+      expect(applied.stdout).toBe(
+        'protected 1 stored PIN hash with station/pin-pepper; signing in now needs the key custody',
+      );
+      const stored = openStationDb(dataDir);
+      try {
+        expect(stored.prepare('SELECT secret_hash FROM users').pluck().get()).toMatch(
+          /^scrypt-mac\$station\/pin-pepper\$/,
+        );
+      } finally {
+        stored.close();
+      }
+      // Signing in (and storing a new user's PIN) goes through the token.
+      const added = await cli(['users', 'add', 'clerk', '--role', 'operator', '--user', 'admin']);
+      expect(added.stderr).toBe('');
+      expect(added.code).toBe(0);
+      // Without the token's PIN the station cannot check any PIN.
+      delete process.env.T_PIN;
+      const locked = await cli(['users', 'add', 'clerk2', '--role', 'operator', '--user', 'admin']);
+      expect(locked.code).toBe(1);
+      expect(locked.stderr).toBe(
+        "station: this station's PINs need the PIN pepper of its key custody: the PIN of token 'cli-keys' is missing: set the environment variable T_PIN",
+      );
+    } finally {
+      delete process.env.STATION_PIN;
+      delete process.env.STATION_NEW_PIN;
+    }
+  });
+});
+
 describe('station keys dev-file', () => {
   const file = join(dir, 'dev-keys.json');
 
+  it('refuses create, add and configure --dev-file outside development mode, writing nothing', async () => {
+    const entry = ['--passphrase-env', 'T_PASS', '--agency', 'MIGRACIONES', '--key-version', '1'];
+    const runs = {
+      create: await cli(['keys', 'dev-file', 'create', '--file', file, ...entry, '--generate']),
+      add: await cli(['keys', 'dev-file', 'add', '--file', file, ...entry, '--generate']),
+      'configure --dev-file': await cli([
+        'keys',
+        'configure',
+        '--dev-file',
+        file,
+        '--passphrase-env',
+        'T_PASS',
+      ]),
+    };
+    for (const [command, run] of Object.entries(runs)) {
+      expect(run.code, command).toBe(1);
+      expect(run.stderr).toBe(
+        `station: station keys ${command.startsWith('configure') ? '' : 'dev-file '}${command} is for development only, and this station is not in development mode ` +
+          "(set STATION_MODE=development on a development machine; production keys go into a PKCS#11 token with 'station keys import')",
+      );
+    }
+    expect(existsSync(file)).toBe(false);
+    expect(readKeyCustodyConfig(dataDir)?.kind).toBe('pkcs11'); // as configured above
+  });
+
   it('creates and extends a development key file', async () => {
+    process.env.STATION_MODE = 'development';
     const create = await cli([
       'keys',
       'dev-file',
@@ -237,9 +324,11 @@ describe('station keys dev-file', () => {
   });
 
   it('is refused by `keys list` outside development mode, and accepted in it', async () => {
+    process.env.STATION_MODE = 'development';
     expect(
       (await cli(['keys', 'configure', '--dev-file', file, '--passphrase-env', 'T_PASS'])).code,
     ).toBe(0);
+    delete process.env.STATION_MODE;
     const refused = await cli(['keys', 'list']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/development only/);

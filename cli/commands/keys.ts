@@ -1,21 +1,29 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { openStationDb } from '../../station/identity.ts';
 import {
+  addPinPepperToDevKeyFile,
   addToDevKeyFile,
   checkAgency,
   checkKeyVersion,
   createDevKeyFile,
+  createPinPepperKey,
   importTransportMasterKey,
+  isDevelopmentMode,
   KeyCustodyError,
+  openStationPinPepper,
   openTransportKeyCustody,
+  PIN_PEPPER_LABEL,
   readKeyCustodyConfig,
   writeKeyCustodyConfig,
   type KeyCustodyConfig,
   type TransportKeyInfo,
 } from '../../station/keys/index.ts';
+import { pepperStoredPins, usePinPepper } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
+import { login } from './users.ts';
 
 // Secrets (PINs, passphrases, key bytes) come only from environment variables or stdin, never
 // from argv (visible in `ps`), and never appear in output or error messages.
@@ -42,6 +50,18 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
       throw e;
     }
   };
+}
+
+/**
+ * The development key file holds master keys under a passphrase, in software: its commands
+ * (which decrypt every key in the file) run only in development mode, like its custody.
+ */
+function requireDevelopmentMode(command: string): void {
+  if (!isDevelopmentMode())
+    throw new CliError(
+      `${command} is for development only, and this station is not in development mode ` +
+        "(set STATION_MODE=development on a development machine; production keys go into a PKCS#11 token with 'station keys import')",
+    );
 }
 
 function parseKeyVersion(value: string): number {
@@ -274,6 +294,7 @@ export function register(program: Command, ctx: CliContext): void {
               pinEnv: opts.pinEnv,
             };
           } else if (dev && !pkcs11 && opts.devFile && opts.passphraseEnv) {
+            requireDevelopmentMode('station keys configure --dev-file');
             config = {
               kind: 'dev-file',
               path: resolve(opts.devFile),
@@ -307,6 +328,7 @@ export function register(program: Command, ctx: CliContext): void {
   for (const [name, description, write] of writers)
     devEntryOptions(devFile.command(name).description(description), true).action(
       action(async (opts: DevEntryOpts) => {
+        requireDevelopmentMode(`station keys dev-file ${name}`);
         checkAgency(opts.agency);
         const passphrase = envSecret(opts.passphraseEnv, 'passphrase of the development key file');
         const key = await masterKeyFrom(opts, true);
@@ -317,6 +339,82 @@ export function register(program: Command, ctx: CliContext): void {
           printInfos(ctx, resolve(opts.file), 'dev-file', infos, opts.json);
         } finally {
           key.fill(0);
+        }
+      }),
+    );
+
+  const pepper = keys
+    .command('pin-pepper')
+    .description(
+      `the station's PIN pepper (${PIN_PEPPER_LABEL}): a key in custody without which the database cannot check a PIN`,
+    );
+
+  pepper
+    .command('create')
+    .description(
+      'create the PIN pepper key in the configured custody (in the token, never extractable; in development, in the key file)',
+    )
+    .action(
+      action(async () => {
+        const config = readKeyCustodyConfig(ctx.dataDir());
+        if (!config)
+          throw new CliError(
+            "no key custody configured: run 'station keys configure' first (the pepper lives in that custody)",
+          );
+        if (config.kind === 'pkcs11') {
+          createPinPepperKey({
+            module: config.module,
+            token: config.token,
+            pin: envSecret(config.pinEnv, `PIN of token '${config.token}'`),
+          });
+          ctx.out(
+            `created ${PIN_PEPPER_LABEL} in token '${config.token}' (AES-256, never extractable)`,
+          );
+        } else {
+          requireDevelopmentMode('station keys pin-pepper create on a development key file');
+          await addPinPepperToDevKeyFile(
+            config.path,
+            envSecret(config.passphraseEnv, 'passphrase of the development key file'),
+          );
+          ctx.out(`added ${PIN_PEPPER_LABEL} to the development key file ${config.path}`);
+        }
+        ctx.out(
+          "now protect the stored PINs with it: 'station keys pin-pepper apply --user <admin>'",
+        );
+      }),
+    );
+
+  pepper
+    .command('apply')
+    .description(
+      "protect every stored PIN hash with the custody's PIN pepper (admin); users keep their PINs, and from then on signing in needs the custody",
+    )
+    .option('--user <name>', 'the admin doing it (PIN from STATION_PIN or a prompt)')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (opts: { user?: string; json?: boolean }) => {
+        const db = openStationDb(ctx.dataDir());
+        try {
+          const open = await openStationPinPepper(ctx.dataDir());
+          try {
+            usePinPepper(db, open.pepper);
+            const admin = await login(
+              db,
+              opts.user,
+              ['admin'],
+              'protect the stored PINs with the key custody',
+            );
+            const n = pepperStoredPins(db, admin);
+            ctx.out(
+              opts.json
+                ? JSON.stringify({ key: PIN_PEPPER_LABEL, users: n })
+                : `protected ${n} stored PIN hash${n === 1 ? '' : 'es'} with ${PIN_PEPPER_LABEL}; signing in now needs the key custody`,
+            );
+          } finally {
+            await open.close();
+          }
+        } finally {
+          db.close();
         }
       }),
     );

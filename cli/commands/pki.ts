@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { PRIVATE_DIR_MODE, writeFileAtomically } from '../../db/private-files.ts';
 import { createTestPki, issueDocumentSigner } from '../../mrtd/index.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
@@ -9,10 +10,19 @@ import { CliError } from '../errors.ts';
 const NOT_TEST =
   'only a test PKI can be made here (--test): production CSCA and Document Signer keys are generated in the HSM key ceremony';
 
+/**
+ * Writes a new file atomically with exactly `mode` (a private key 0600 even when --force
+ * replaces a file that was 0644: the replacement is a new file); without force an existing
+ * file is refused, atomically.
+ */
 function writeNew(path: string, content: string, mode: number, force: boolean): void {
-  if (!force && existsSync(path))
-    throw new CliError(`${path} exists; refusing to overwrite it (use --force)`);
-  writeFileSync(path, content, { mode });
+  try {
+    writeFileAtomically(path, content, { mode, exclusive: !force });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new CliError(`${path} exists; refusing to overwrite it (use --force)`);
+    throw e;
+  }
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -48,7 +58,7 @@ export function register(program: Command, ctx: CliContext): void {
         } catch (e) {
           throw new CliError((e as Error).message);
         }
-        mkdirSync(opts.out, { recursive: true });
+        mkdirSync(opts.out, { recursive: true, mode: PRIVATE_DIR_MODE });
         const files = {
           csca: join(opts.out, 'csca.crt'),
           cscaKey: join(opts.out, 'csca.key'),

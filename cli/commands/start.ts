@@ -29,13 +29,14 @@ import { listUsers, type Actor } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { formatIntakeLine, runIntake } from '../intake-runner.ts';
-import { login } from './users.ts';
+import { attachPinPepper, login } from './users.ts';
 
 interface StartOpts {
   port?: string;
   scenario?: string;
   user?: string;
   lang: string;
+  dev?: boolean;
 }
 
 export const DEFAULT_SCENARIO = 'foreign-loan';
@@ -138,19 +139,29 @@ async function openConfiguredDevice(ctx: CliContext, opts: StartOpts): Promise<D
   }
 }
 
-/** Puts the process in development mode for a simulator station; returns the notes to print. */
-function enterDevelopmentMode(): string[] {
+/**
+ * Development mode is asked for, never assumed: `--dev` or STATION_MODE=development. Returns
+ * the banner lines to print (empty outside development mode); with `--dev` it sets
+ * STATION_MODE for the rest of the process, and in development mode an unset key-file
+ * passphrase becomes the fixed, public development one (said on screen).
+ */
+function developmentMode(opts: StartOpts): string[] {
   const mode = process.env.STATION_MODE;
-  if (mode !== undefined && mode !== 'development')
-    throw new CliError(
-      `STATION_MODE is "${mode}", but with no device configured the station runs on the simulator in development mode: unset STATION_MODE, or configure a device with "station device use --port <path>" or --port`,
-    );
-  process.env.STATION_MODE = 'development';
-  const notes = ['this is a DEVELOPMENT station: simulated devices, development keys'];
+  if (opts.dev) {
+    if (mode !== undefined && mode !== 'development')
+      throw new CliError(
+        `--dev asks for development mode, but STATION_MODE is "${mode}": unset STATION_MODE, or leave out --dev`,
+      );
+    process.env.STATION_MODE = 'development';
+  }
+  if (!isDevelopmentMode()) return [];
+  const notes = [
+    `*** DEVELOPMENT MODE (${opts.dev ? '--dev' : 'STATION_MODE=development'}): simulated devices and development keys; never for production ***`,
+  ];
   if (!process.env[DEV_PASSPHRASE_ENV]) {
     process.env[DEV_PASSPHRASE_ENV] = DEV_CONSOLE_PASSPHRASE;
     notes.push(
-      `its development key file is protected by the fixed development passphrase (set ${DEV_PASSPHRASE_ENV} to choose one)`,
+      `the development key file is protected by the fixed, public development passphrase (set ${DEV_PASSPHRASE_ENV} to choose one)`,
     );
   }
   return notes;
@@ -196,6 +207,8 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
   if (!STATION_LANGUAGES.includes(lang))
     throw new CliError(`--lang must be one of ${STATION_LANGUAGES.join(', ')}`);
   const dataDir = ctx.dataDir();
+  const banner = developmentMode(opts);
+  for (const line of banner) ctx.out(line);
   const res = new Resources();
   try {
     // 1. The device: --port, the remembered one, else the simulator.
@@ -207,7 +220,7 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
 
     // 2. The station: a real device needs an initialised station; the simulator may seed one.
     const setup: StationSetup = inspectStation(dataDir);
-    let development = isDevelopmentMode();
+    const development = isDevelopmentMode();
     if (device) {
       if (setup.state !== 'initialised')
         throw new CliError(
@@ -224,8 +237,12 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
         throw new CliError(
           `${dataDir} holds a station database that was never initialised: run "station init", or start with an empty data directory`,
         );
-      for (const note of enterDevelopmentMode()) ctx.out(note);
-      development = true;
+      if (!development)
+        throw new CliError(
+          'no device is configured: connect the printer and choose it with "station device use --port <path>", or pass --port; ' +
+            'to run the simulator demo instead, start in development mode with "station start --dev" (npm start does) or STATION_MODE=development',
+        );
+      ctx.out('this is a DEVELOPMENT station: simulated devices, development keys');
       const scenario = opts.scenario ?? DEFAULT_SCENARIO;
       const spec = setup.state === 'empty' ? await scenarioSeed(scenario) : undefined;
       let sim: RunningSimulator;
@@ -273,6 +290,8 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
     }
     const username = opts.user ?? (development ? 'operator' : undefined);
     if (!username) throw new CliError('--user <name> is required to start the station');
+    const closePepper = await attachPinPepper(db, dataDir);
+    if (closePepper) res.add('the PIN pepper', closePepper);
     const actor: Actor = await login(
       db,
       username,
@@ -432,7 +451,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('start')
     .description(
-      'start the station: connect the device (the simulator when none is configured, seeding a development station), ' +
+      'start the station: connect the device (in development mode, the simulator when none is configured, seeding a development station), ' +
         'log in, print a summary and run the station console on stdin (intake, status, reconcile, lang, help, quit)',
     )
     .option(
@@ -446,6 +465,10 @@ export function register(program: Command, ctx: CliContext): void {
     .option(
       '--user <name>',
       'who works at the station (default operator on a development station); PIN from STATION_PIN or a prompt',
+    )
+    .option(
+      '--dev',
+      'development mode (as STATION_MODE=development), said on screen: the simulator when no device is configured, a development station seeded on an empty data directory, development keys',
     )
     .option(
       '--lang <lang>',

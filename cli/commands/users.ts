@@ -1,29 +1,63 @@
 import type { Command } from 'commander';
 import type { Db } from '../../db/open.ts';
 import { openStationDb } from '../../station/identity.ts';
+import { KeyCustodyError, openStationPinPepper } from '../../station/keys/index.ts';
 import {
   authenticateWithRole,
   createUser,
   disableUser,
   isRole,
   listUsers,
+  pinPepperLabel,
   ROLES,
   setUserSecret,
   unlockUser,
+  usePinPepper,
   type Actor,
   type Role,
 } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 
-/** Opens the station database of the CLI's data directory, runs fn, closes it. */
+/**
+ * When the station's PINs are peppered by its key custody (station/users.ts), opens that
+ * custody's pepper and attaches it to `db`; returns what closes it (undefined: nothing to do).
+ */
+export async function attachPinPepper(
+  db: Db,
+  dataDir: string,
+): Promise<(() => Promise<void>) | undefined> {
+  if (pinPepperLabel(db) === undefined) return undefined;
+  let open;
+  try {
+    open = await openStationPinPepper(dataDir);
+  } catch (e) {
+    if (e instanceof KeyCustodyError)
+      throw new CliError(
+        `this station's PINs need the PIN pepper of its key custody: ${e.message}`,
+      );
+    throw e;
+  }
+  usePinPepper(db, open.pepper);
+  return async () => {
+    usePinPepper(db, undefined);
+    await open.close();
+  };
+}
+
+/** Opens the station database of the CLI's data directory (and its PIN pepper), runs fn, closes them. */
 export async function withStationDb<T>(
   ctx: CliContext,
   fn: (db: Db) => T | Promise<T>,
 ): Promise<T> {
   const db = openStationDb(ctx.dataDir());
   try {
-    return await fn(db);
+    const closePepper = await attachPinPepper(db, ctx.dataDir());
+    try {
+      return await fn(db);
+    } finally {
+      await closePepper?.();
+    }
   } finally {
     db.close();
   }

@@ -1,16 +1,18 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { diversifyTransportKeys } from '../../mrtd/transport-keys.ts';
 import { createSoftHsmToken } from '../../test/helpers/softhsm.ts';
 import {
+  addPinPepperToDevKeyFile,
   addToDevKeyFile,
   createDevKeyFile,
   importTransportMasterKey,
   keyCheckValue,
   KeyCustodyError,
   openTransportKeyCustody,
+  pinPepperOf,
   readKeyCustodyConfig,
   writeKeyCustodyConfig,
   type KeyCustodyConfig,
@@ -126,6 +128,61 @@ describe('PKCS#11 custody (SoftHSM2)', () => {
     }
   });
 
+  it('refuses a master key another tool made that may derive, wrap, unwrap, encrypt or decrypt', async () => {
+    const graphene = await import('graphene-pk11');
+    const uses = ['derive', 'wrap', 'unwrap', 'encrypt', 'decrypt'] as const;
+    const mod = graphene.Module.load(token.module);
+    mod.initialize();
+    try {
+      const session = mod
+        .getSlots(true)
+        .items(0)
+        .open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+      session.login(token.userPin);
+      for (const use of uses) {
+        const label = `transport/LAX-${use.toUpperCase()}/v1`;
+        session.create({
+          class: graphene.ObjectClass.SECRET_KEY,
+          keyType: graphene.KeyType.AES,
+          token: true,
+          private: true,
+          sensitive: true,
+          extractable: false,
+          sign: true,
+          verify: false,
+          encrypt: false,
+          decrypt: false,
+          wrap: false,
+          unwrap: false,
+          derive: false,
+          [use]: true,
+          label,
+          id: Buffer.from(label),
+          value: Buffer.from(masterMig),
+        });
+      }
+      session.close();
+    } finally {
+      mod.finalize();
+    }
+    const custody = await openTransportKeyCustody(pkcs11Config, { env });
+    try {
+      for (const use of uses) {
+        const e = await rejection(custody.chipKeys(`LAX-${use.toUpperCase()}`, 1, chipA));
+        expect(e.code).toBe('KEY_NOT_PROTECTED');
+        expect(e.message).toBe(
+          `refusing to use transport/LAX-${use.toUpperCase()}/v1 in token 'perso-keys': it may be used for more than MACs (CKA_${use.toUpperCase()} not false); re-import it with 'station keys import'`,
+        );
+      }
+      // The keys the station imported itself pass the same check.
+      expect(await custody.chipKeys('MIGRACIONES', 1, chipA)).toEqual(
+        diversifyTransportKeys(masterMig, chipA),
+      );
+    } finally {
+      await custody.close();
+    }
+  });
+
   it('names an unknown agency or key version clearly', async () => {
     const custody = await openTransportKeyCustody(pkcs11Config, { env });
     try {
@@ -237,6 +294,60 @@ describe('development key file custody', () => {
         await custody.close();
       }
     }
+  });
+
+  it('overwrites every copy of the decrypted master keys it made when closed', async () => {
+    // Every buffer made while opening and using the custody that holds a master key's bytes.
+    const masters = [masterMig, masterMre];
+    const copies: Buffer[] = [];
+    const realFrom = Buffer.from.bind(Buffer) as (...args: unknown[]) => Buffer;
+    const spy = vi.spyOn(Buffer, 'from').mockImplementation(((...args: unknown[]) => {
+      const b = realFrom(...args);
+      if (masters.some((m) => m.equals(b))) copies.push(b);
+      return b;
+    }) as typeof Buffer.from);
+    let custody;
+    try {
+      custody = await openTransportKeyCustody(devConfig, { env, development: true });
+      await custody.chipKeys('RREE', 3, chipA);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(copies.length).toBeGreaterThanOrEqual(2); // one per key in the file, at least
+    await custody.close();
+    for (const b of copies) expect(b.every((byte) => byte === 0)).toBe(true);
+  });
+
+  it('holds a PIN pepper that survives adding keys and stops with the custody', async () => {
+    const path = join(dir, 'pepper-keys.json');
+    await createDevKeyFile(path, env.TEST_DEV_PASS, [
+      { agency: 'MIGRACIONES', keyVersion: 1, key: masterMig },
+    ]);
+    const cfg = { ...devConfig, path };
+    const open = () => openTransportKeyCustody(cfg, { env, development: true });
+    const before = await open();
+    expect(pinPepperOf(before)).toBeUndefined();
+    await before.close();
+    await addPinPepperToDevKeyFile(path, env.TEST_DEV_PASS);
+    const again = await rejection(addPinPepperToDevKeyFile(path, env.TEST_DEV_PASS));
+    expect(again.code).toBe('KEY_ALREADY_EXISTS');
+    const data = Buffer.from('a scrypt output of 32 bytes.....');
+    const first = await open();
+    const tag = pinPepperOf(first)!.mac(data);
+    expect(tag).toHaveLength(16);
+    expect(pinPepperOf(first)!.label).toBe('station/pin-pepper');
+    await first.close();
+    expect(() => pinPepperOf(first)).toThrow(/closed/);
+    await addToDevKeyFile(path, env.TEST_DEV_PASS, [
+      { agency: 'RREE', keyVersion: 3, key: masterMre },
+    ]);
+    const second = await open();
+    try {
+      expect(pinPepperOf(second)!.mac(data)).toEqual(tag);
+    } finally {
+      await second.close();
+    }
+    expect(readFileSync(path, 'utf8')).not.toContain(tag.toString('hex'));
   });
 
   it('says clearly when the passphrase is wrong or the file was altered', async () => {

@@ -35,6 +35,19 @@ export interface TransportKeyCustody {
   close(): Promise<void>;
 }
 
+/**
+ * The station's PIN pepper key (docs/key-custody.md): an AES-256 key that only computes
+ * AES-CMAC over PIN hashes, so the database alone cannot check a PIN guess. Its label in a
+ * PKCS#11 token; the development key file holds one under the same name.
+ */
+export const PIN_PEPPER_LABEL = 'station/pin-pepper';
+
+/** The pepper as station/users.ts uses it: a MAC under a key that stays in custody. */
+export interface CustodyPinPepper {
+  readonly label: string;
+  mac(data: Uint8Array): Buffer;
+}
+
 const AGENCY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
 
 /** Throws KeyCustodyError('INVALID_INPUT') unless `agency` is a valid agency code. */

@@ -1,15 +1,24 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import {
+  ensurePrivateMode,
+  PRIVATE_FILE_MODE,
+  PrivateFileModeError,
+  writeFileAtomically,
+} from '../../db/private-files.ts';
 import {
   diversifyTransportKeys,
   type ChipIdentity,
   type ChipTransportKeys,
 } from '../../mrtd/transport-keys.ts';
+import { aesCmac } from '../../mrtd/cmac.ts';
 import {
   checkChip,
   checkMasterKey,
   keyCheckValue,
+  PIN_PEPPER_LABEL,
+  type CustodyPinPepper,
   sortInfos,
   transportKeyLabel,
   unknownKey,
@@ -30,7 +39,7 @@ import { KeyCustodyError } from './errors.ts';
  *
  * The GCM additional data is the file's header (everything but iv, tag and ciphertext) as
  * canonical JSON, so a change to any parameter is detected. The plaintext is JSON
- * `{ "keys": [{ "agency", "keyVersion", "key": <hex> }] }`.
+ * `{ "pinPepper"?: <hex, 32 bytes>, "keys": [{ "agency", "keyVersion", "key": <hex> }] }`.
  */
 
 export const DEV_KEY_FILE_FORMAT = 'perso-station/dev-transport-keys';
@@ -73,6 +82,11 @@ const fileSchema = z.object({
 type DevKeyFile = z.infer<typeof fileSchema>;
 
 const plaintextSchema = z.object({
+  /** The station's PIN pepper key (hex, AES-256), when one was added. */
+  pinPepper: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   keys: z.array(
     z.object({
       agency: z.string(),
@@ -127,6 +141,7 @@ async function encrypt(
   passphrase: string,
   entries: readonly DevKeyEntry[],
   n: number,
+  pinPepper?: Uint8Array,
 ): Promise<DevKeyFile> {
   const header: Pick<DevKeyFile, 'format' | 'version' | 'kdf'> = {
     format: DEV_KEY_FILE_FORMAT,
@@ -137,6 +152,7 @@ async function encrypt(
   const iv = randomBytes(12);
   const plaintext = Buffer.from(
     JSON.stringify({
+      ...(pinPepper ? { pinPepper: Buffer.from(pinPepper).toString('hex') } : {}),
       keys: entries.map((e) => ({
         agency: e.agency,
         keyVersion: e.keyVersion,
@@ -166,14 +182,16 @@ async function encrypt(
 async function decrypt(
   path: string,
   passphrase: string,
-): Promise<{ entries: DevKeyEntry[]; n: number }> {
+): Promise<{ entries: DevKeyEntry[]; n: number; pinPepper?: Buffer }> {
   let raw: string;
   try {
+    ensurePrivateMode(path, PRIVATE_FILE_MODE, 'the development key file');
     raw = readFileSync(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new KeyCustodyError('KEY_FILE_MISSING', `development key file ${path} does not exist`);
     }
+    if (e instanceof PrivateFileModeError) throw new KeyCustodyError('KEY_FILE_INVALID', e.message);
     throw new KeyCustodyError('KEY_FILE_INVALID', `cannot read ${path}: ${(e as Error).message}`);
   }
   let json: unknown;
@@ -226,35 +244,34 @@ async function decrypt(
       keyVersion: k.keyVersion,
       key: Buffer.from(k.key, 'hex'),
     }));
-    checkEntries(entries);
-    return { entries, n: file.kdf.N };
+    try {
+      checkEntries(entries);
+    } catch (e) {
+      wipe(entries);
+      throw e;
+    }
+    const pinPepper = body.data.pinPepper;
+    return {
+      entries,
+      n: file.kdf.N,
+      ...(pinPepper ? { pinPepper: Buffer.from(pinPepper, 'hex') } : {}),
+    };
   } finally {
     plaintext.fill(0);
   }
 }
 
-function writeAtomically(path: string, file: DevKeyFile, exclusive: boolean): void {
-  const text = JSON.stringify(file, null, 2) + '\n';
-  if (exclusive) {
-    try {
-      writeFileSync(path, text, { flag: 'wx', mode: 0o600 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new KeyCustodyError(
-          'KEY_FILE_EXISTS',
-          `${path} already exists; add keys to it instead`,
-        );
-      }
-      throw e;
-    }
-    return;
-  }
-  const tmp = `${path}.${process.pid}.tmp`;
+/** Writes the file atomically and 0600; a new file must not exist yet (checked by link()). */
+function writeKeyFile(path: string, file: DevKeyFile, exclusive: boolean): void {
   try {
-    writeFileSync(tmp, text, { flag: 'wx', mode: 0o600 });
-    renameSync(tmp, path);
+    writeFileAtomically(path, JSON.stringify(file, null, 2) + '\n', { exclusive });
   } catch (e) {
-    rmSync(tmp, { force: true });
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new KeyCustodyError(
+        'KEY_FILE_EXISTS',
+        `${path} already exists; add keys to it instead`,
+      );
+    }
     throw e;
   }
 }
@@ -277,7 +294,7 @@ export async function createDevKeyFile(
     throw new KeyCustodyError('KEY_FILE_EXISTS', `${path} already exists; add keys to it instead`);
   }
   const file = await encrypt(passphrase, entries, options.scryptN ?? DEFAULT_N);
-  writeAtomically(path, file, true);
+  writeKeyFile(path, file, true);
   return infosOf(entries);
 }
 
@@ -292,12 +309,38 @@ export async function addToDevKeyFile(
   try {
     const all = [...current.entries, ...entries];
     checkEntries(all);
-    writeAtomically(path, await encrypt(passphrase, all, current.n), false);
+    writeKeyFile(path, await encrypt(passphrase, all, current.n, current.pinPepper), false);
     return infosOf(all);
   } finally {
-    for (const e of current.entries)
-      Buffer.from(e.key.buffer, e.key.byteOffset, e.key.length).fill(0);
+    wipe(current.entries);
+    current.pinPepper?.fill(0);
   }
+}
+
+/**
+ * Adds a random PIN pepper key (AES-256) to an existing development key file. Refuses if the
+ * file has one: replacing it would make every stored PIN unusable.
+ */
+export async function addPinPepperToDevKeyFile(path: string, passphrase: string): Promise<void> {
+  const current = await decrypt(path, passphrase);
+  const pepper = randomBytes(32);
+  try {
+    if (current.pinPepper)
+      throw new KeyCustodyError(
+        'KEY_ALREADY_EXISTS',
+        `${path} already holds ${PIN_PEPPER_LABEL}; the stored PINs depend on it`,
+      );
+    writeKeyFile(path, await encrypt(passphrase, current.entries, current.n, pepper), false);
+  } finally {
+    wipe(current.entries);
+    current.pinPepper?.fill(0);
+    pepper.fill(0);
+  }
+}
+
+/** Overwrites decrypted master keys with zeros. */
+function wipe(entries: readonly DevKeyEntry[]): void {
+  for (const e of entries) e.key.fill(0);
 }
 
 function infosOf(entries: readonly DevKeyEntry[]): TransportKeyInfo[] {
@@ -311,20 +354,26 @@ function infosOf(entries: readonly DevKeyEntry[]): TransportKeyInfo[] {
   );
 }
 
-/** Transport-key custody from a development key file, with diversification in software. */
+/**
+ * Transport-key custody from a development key file, with diversification in software. It
+ * holds the decrypted master keys in the one buffer per key that decryption made (no copies)
+ * and overwrites them with zeros on close. What it cannot wipe: the hex text of the decrypted
+ * JSON once parsed (immutable JavaScript strings, left to the garbage collector) and the key
+ * copies inside OpenSSL's cipher contexts (freed by Node when they are collected).
+ */
 export class DevFileTransportKeyCustody implements TransportKeyCustody {
   readonly kind = 'dev-file' as const;
-  private keys: Map<string, Buffer> | undefined;
+  private keys: Map<string, Uint8Array> | undefined;
   private readonly infos: TransportKeyInfo[];
 
+  /** Takes ownership of the entries' key buffers and the pepper: close() zeroes them. */
   private constructor(
     private readonly path: string,
     entries: DevKeyEntry[],
+    private pepperKey: Buffer | undefined,
   ) {
     this.infos = infosOf(entries);
-    this.keys = new Map(
-      entries.map((e) => [transportKeyLabel(e.agency, e.keyVersion), Buffer.from(e.key)]),
-    );
+    this.keys = new Map(entries.map((e) => [transportKeyLabel(e.agency, e.keyVersion), e.key]));
   }
 
   /** Decrypts the file. Call only through openTransportKeyCustody, which enforces
@@ -333,11 +382,11 @@ export class DevFileTransportKeyCustody implements TransportKeyCustody {
     path: string,
     passphrase: string,
   ): Promise<DevFileTransportKeyCustody> {
-    const { entries } = await decrypt(path, passphrase);
-    return new DevFileTransportKeyCustody(path, entries);
+    const { entries, pinPepper } = await decrypt(path, passphrase);
+    return new DevFileTransportKeyCustody(path, entries, pinPepper);
   }
 
-  private live(): Map<string, Buffer> {
+  private live(): Map<string, Uint8Array> {
     if (!this.keys) throw new KeyCustodyError('CLOSED', 'the key custody has been closed');
     return this.keys;
   }
@@ -363,9 +412,24 @@ export class DevFileTransportKeyCustody implements TransportKeyCustody {
     return this.infos.map((i) => ({ ...i }));
   }
 
+  /** The file's PIN pepper (AES-CMAC in software), undefined when it has none. */
+  pinPepper(): CustodyPinPepper | undefined {
+    this.live();
+    if (!this.pepperKey) return undefined;
+    return {
+      label: PIN_PEPPER_LABEL,
+      mac: (data) => {
+        this.live();
+        return aesCmac(this.pepperKey!, data);
+      },
+    };
+  }
+
   async close(): Promise<void> {
     if (!this.keys) return;
     for (const key of this.keys.values()) key.fill(0);
     this.keys = undefined;
+    this.pepperKey?.fill(0);
+    this.pepperKey = undefined;
   }
 }

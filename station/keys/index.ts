@@ -4,6 +4,8 @@ export {
   checkKeyVersion,
   keyCheckValue,
   parseTransportKeyLabel,
+  PIN_PEPPER_LABEL,
+  type CustodyPinPepper,
   transportKeyLabel,
   type ChipIdentity,
   type ChipTransportKeys,
@@ -11,6 +13,7 @@ export {
   type TransportKeyInfo,
 } from './custody.ts';
 export {
+  addPinPepperToDevKeyFile,
   addToDevKeyFile,
   createDevKeyFile,
   DEV_KEY_FILE_FORMAT,
@@ -30,8 +33,10 @@ export {
   type OpenCustodyOptions,
 } from './open.ts';
 export {
+  createPinPepperKey,
   importTransportMasterKey,
   Pkcs11TransportKeyCustody,
   type ImportedKey,
   type Pkcs11Target,
 } from './pkcs11.ts';
+export { openStationPinPepper, pinPepperOf, type OpenPinPepper } from './pin-pepper.ts';

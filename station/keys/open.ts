@@ -1,6 +1,8 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomically } from '../../db/private-files.ts';
+import { preparePrivateDataDir } from '../data-dir.ts';
 import type { TransportKeyCustody } from './custody.ts';
 import { DevFileTransportKeyCustody } from './dev-key-file.ts';
 import { KeyCustodyError } from './errors.ts';
@@ -88,11 +90,11 @@ export function writeKeyCustodyConfig(dataDir: string, config: KeyCustodyConfig)
       `key custody configuration: ${issue?.path.join('.') || '(root)'} ${issue?.message ?? 'is invalid'}`,
     );
   }
-  mkdirSync(dataDir, { recursive: true });
-  const path = join(dataDir, KEY_CUSTODY_CONFIG_FILE);
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(parsed.data, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, path);
+  preparePrivateDataDir(dataDir);
+  writeFileAtomically(
+    join(dataDir, KEY_CUSTODY_CONFIG_FILE),
+    JSON.stringify(parsed.data, null, 2) + '\n',
+  );
 }
 
 export interface OpenCustodyOptions {

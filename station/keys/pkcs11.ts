@@ -9,6 +9,8 @@ import {
   checkChip,
   checkMasterKey,
   keyCheckValue,
+  PIN_PEPPER_LABEL,
+  type CustodyPinPepper,
   parseTransportKeyLabel,
   sortInfos,
   transportKeyLabel,
@@ -153,6 +155,19 @@ function readKcv(key: graphene.SecretKey): string | null {
   }
 }
 
+/**
+ * Uses a master key must not allow: each would let the PIN holder do more than compute a chip's
+ * CMAC (derive an extractable key from it, encrypt or decrypt with it, wrap a key under it, or
+ * unwrap a chosen key into the token under it).
+ */
+const FORBIDDEN_USES = [
+  ['derive', 'CKA_DERIVE'],
+  ['wrap', 'CKA_WRAP'],
+  ['unwrap', 'CKA_UNWRAP'],
+  ['encrypt', 'CKA_ENCRYPT'],
+  ['decrypt', 'CKA_DECRYPT'],
+] as const;
+
 /** The attributes a transport master key must have in the token. */
 function protectionProblem(key: graphene.SecretKey): string | undefined {
   const a = key.getAttribute({
@@ -161,12 +176,20 @@ function protectionProblem(key: graphene.SecretKey): string | undefined {
     extractable: null,
     sign: null,
     token: null,
+    derive: null,
+    wrap: null,
+    unwrap: null,
+    encrypt: null,
+    decrypt: null,
   });
   if (a.keyType !== graphene.KeyType.AES) return 'it is not an AES key';
   if (a.sensitive !== true) return 'it is not marked sensitive';
   if (a.extractable !== false) return 'it is extractable';
   if (a.sign !== true) return 'it may not compute MACs (CKA_SIGN is false)';
   if (a.token !== true) return 'it is a session object, not a token object';
+  const allowed = FORBIDDEN_USES.filter(([attr]) => a[attr] !== false).map(([, name]) => name);
+  if (allowed.length > 0)
+    return `it may be used for more than MACs (${allowed.join(', ')} not false)`;
   return undefined;
 }
 
@@ -263,12 +286,93 @@ export class Pkcs11TransportKeyCustody implements TransportKeyCustody {
     return sortInfos(infos);
   }
 
+  /**
+   * The token's PIN pepper key (PIN_PEPPER_LABEL), checked like a master key; undefined when
+   * the token has none. Its MACs are computed in the token while this custody is open.
+   */
+  pinPepper(): CustodyPinPepper | undefined {
+    const found = findSecretKeys(this.live(), PIN_PEPPER_LABEL);
+    if (found.length === 0) return undefined;
+    if (found.length > 1)
+      throw new KeyCustodyError(
+        'TOKEN_ERROR',
+        `${found.length} keys are labelled ${PIN_PEPPER_LABEL} in ${this.where()}; remove the duplicates`,
+      );
+    const key = found[0]!;
+    const problem = protectionProblem(key);
+    if (problem)
+      throw new KeyCustodyError(
+        'KEY_NOT_PROTECTED',
+        `refusing to use ${PIN_PEPPER_LABEL} in ${this.where()}: ${problem}`,
+      );
+    return {
+      label: PIN_PEPPER_LABEL,
+      mac: (data) => {
+        try {
+          return Buffer.from(this.live().createSign('AES_CMAC', key).once(Buffer.from(data)));
+        } catch (e) {
+          throw tokenError(`the PIN pepper in ${this.where()} failed`, e);
+        }
+      },
+    };
+  }
+
   async close(): Promise<void> {
     const session = this.session;
     if (!session) return;
     this.session = undefined;
     this.keys.clear();
     closeSession(this.target, session);
+  }
+}
+
+/**
+ * Provisioning: generates the station's PIN pepper key inside the token (AES-256, sensitive,
+ * never extractable, CMAC only: nobody ever sees its value). Refuses if one exists: replacing
+ * it would make every stored PIN unusable.
+ */
+export function createPinPepperKey(target: Pkcs11Target): { label: string } {
+  const session = openSession(target, true);
+  try {
+    if (findSecretKeys(session, PIN_PEPPER_LABEL).length > 0)
+      throw new KeyCustodyError(
+        'KEY_ALREADY_EXISTS',
+        `token '${target.token}' already holds ${PIN_PEPPER_LABEL}; the stored PINs depend on it`,
+      );
+    const key = session
+      .generateKey(graphene.KeyGenMechanism.AES, {
+        class: graphene.ObjectClass.SECRET_KEY,
+        keyType: graphene.KeyType.AES,
+        valueLen: 32,
+        token: true,
+        private: true,
+        sensitive: true,
+        extractable: false,
+        modifiable: false,
+        sign: true,
+        verify: false,
+        encrypt: false,
+        decrypt: false,
+        wrap: false,
+        unwrap: false,
+        derive: false,
+        label: PIN_PEPPER_LABEL,
+        id: Buffer.from(PIN_PEPPER_LABEL, 'utf8'),
+      })
+      .toType<graphene.SecretKey>();
+    const problem = protectionProblem(key);
+    if (problem) {
+      session.destroy(key);
+      throw new KeyCustodyError(
+        'TOKEN_ERROR',
+        `token '${target.token}' did not store ${PIN_PEPPER_LABEL} as asked (${problem}); nothing was created`,
+      );
+    }
+    return { label: PIN_PEPPER_LABEL };
+  } catch (e) {
+    throw tokenError(`cannot create ${PIN_PEPPER_LABEL} in token '${target.token}'`, e);
+  } finally {
+    closeSession(target, session);
   }
 }
 
