@@ -231,7 +231,7 @@ it('no random sequence loses a booklet, issues one twice or test stock, or unbal
   );
   expect(runs).toBeGreaterThanOrEqual(1500);
   for (const s of BOOKLET_STATES) expect(STATS[s] ?? 0, `state ${s} reached`).toBeGreaterThan(20);
-});
+}, 180_000); // 1,500 random runs on a real SQLite file: ~8 s alone, much longer on a loaded machine
 
 it('every move from every reachable state, by every role, on both stock classes, is what the documented life cycle says', () => {
   const db = st.db;
