@@ -1,8 +1,9 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { createTestPki, issueDocumentSigner } from '../../mrtd/index.ts';
+import { readBoundedFile } from '../../contracts/bounded-read.ts';
+import { createTestPki, issueDocumentSigner, KEY_FILE_MAX_BYTES } from '../../mrtd/index.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 
@@ -13,6 +14,11 @@ function writeNew(path: string, content: string, mode: number, force: boolean): 
   if (!force && existsSync(path))
     throw new CliError(`${path} exists; refusing to overwrite it (use --force)`);
   writeFileSync(path, content, { mode });
+}
+
+/** Reads a key or certificate file, refusing one over KEY_FILE_MAX_BYTES before reading it. */
+function readKeyFile(path: string): Buffer {
+  return readBoundedFile(path, KEY_FILE_MAX_BYTES, `key file ${path}`);
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -95,10 +101,10 @@ export function register(program: Command, ctx: CliContext): void {
         if (!opts.test) throw new CliError(NOT_TEST);
         try {
           const csca = {
-            certificatePem: readFileSync(opts.cscaCert, 'utf8'),
-            privateKey: createPrivateKey(readFileSync(opts.cscaKey)),
+            certificatePem: readKeyFile(opts.cscaCert).toString('utf8'),
+            privateKey: createPrivateKey(readKeyFile(opts.cscaKey)),
           };
-          const spki = createPublicKey(readFileSync(opts.publicKey)).export({
+          const spki = createPublicKey(readKeyFile(opts.publicKey)).export({
             type: 'spki',
             format: 'der',
           });
