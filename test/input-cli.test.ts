@@ -5,6 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signManifest, type ManifestBody } from '../station/manifest.ts';
+import { importManifest } from '../station/stock.ts';
+import { createTestStation } from '../station/testing.ts';
 import { runCli } from './helpers/cli.ts';
 
 const application = join(import.meta.dirname, 'fixtures/mrtd/application.json');
@@ -57,5 +60,61 @@ describe('station mrz with bad applications', () => {
     expect(r3.stderr).toBe(
       `station: the application ${big} is too large: 50 MiB (the limit is 256 KiB)`,
     );
+  });
+});
+
+describe('text from files reaches the terminal escaped', () => {
+  /** Clears the screen, homes the cursor, and turns the rest of the line around (RLO). */
+  const hostile = 'Evil\r\u001b[2J\u001b[H Works\u009b2J \u202etxt.exe';
+  /** A character that must never reach the terminal raw. */
+  const raw = (line: string): boolean =>
+    [...line].some((ch) => {
+      const c = ch.codePointAt(0)!;
+      return (
+        (c < 0x20 && c !== 0x09 && c !== 0x0a) ||
+        (c >= 0x7f && c <= 0x9f) ||
+        [0x061c, 0x200e, 0x200f].includes(c) ||
+        (c >= 0x2028 && c <= 0x202e) ||
+        (c >= 0x2066 && c <= 0x2069)
+      );
+    });
+
+  it('escapes control and bidi characters in the output and errors of several commands', async () => {
+    const st = createTestStation();
+    try {
+      const { text } = st.manifest({ batchId: 'B-ANSI', count: 1 });
+      const signed = JSON.parse(text) as { body: ManifestBody };
+      // Re-sign with the hostile manufacturer name: a trusted manufacturer's typo or worse.
+      const m = signManifest({ ...signed.body, manufacturer: hostile }, st.signerKeyPem);
+      importManifest(st.db, st.users.supervisor, JSON.stringify(m));
+      const cli = (...args: string[]) => runCli(['--data-dir', st.dataDir, ...args]);
+
+      const show = await cli('stock', 'show', 'PE0000001');
+      expect(show.code, show.stderr).toBe(0);
+      expect(show.stdout).toContain(
+        'from Evil\\u000d\\u001b[2J\\u001b[H Works\\u009b2J \\u202etxt.exe',
+      );
+      const json = await cli('stock', 'show', 'PE0000001', '--json');
+      // Still JSON, and it still means the same text.
+      const history = (JSON.parse(json.stdout) as { history: { reason: string }[] }).history;
+      expect(history[0]!.reason).toContain(hostile);
+
+      const missing = await cli('stock', 'show', 'PE\u001b[2J');
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toBe('station: no booklet with serial PE\\u001b[2J');
+
+      const app = JSON.parse(readFileSync(application, 'utf8')) as Record<string, unknown>;
+      const f = join(dir, 'ansi-key.json');
+      writeFileSync(f, JSON.stringify({ ...app, ['\u001b]0;pwned\u0007']: 1 }));
+      const mrz = await runCli(['mrz', f]);
+      expect(mrz.err).toEqual([
+        '\\u001b]0;pwned\\u0007: is not a field of an application (docs/application-format.md)',
+      ]);
+
+      for (const r of [show, json, missing, mrz])
+        for (const line of [...r.out, ...r.err]) expect(raw(line), line).toBe(false);
+    } finally {
+      st.close();
+    }
   });
 });
