@@ -1,6 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
+import { readBoundedText } from '../../contracts/bounded-read.ts';
+import { parseStrictJson } from '../../contracts/strict-json.ts';
 import {
   diversifyTransportKeys,
   type ChipIdentity,
@@ -169,7 +171,8 @@ async function decrypt(
 ): Promise<{ entries: DevKeyEntry[]; n: number }> {
   let raw: string;
   try {
-    raw = readFileSync(path, 'utf8');
+    // A key file holds a few hundred keys at most: 1 MiB, checked before reading.
+    raw = readBoundedText(path, 1024 * 1024, `development key file ${path}`);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new KeyCustodyError('KEY_FILE_MISSING', `development key file ${path} does not exist`);
@@ -178,11 +181,11 @@ async function decrypt(
   }
   let json: unknown;
   try {
-    json = JSON.parse(raw);
-  } catch {
+    json = parseStrictJson(raw);
+  } catch (e) {
     throw new KeyCustodyError(
       'KEY_FILE_INVALID',
-      `${path} is not a development key file (not JSON)`,
+      `${path} is not a development key file (${(e as Error).message})`,
     );
   }
   const parsed = fileSchema.safeParse(json);

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createDevKeyFile, DevFileTransportKeyCustody } from './dev-key-file.ts';
 import { KeyCustodyError } from './errors.ts';
 import { KEY_CUSTODY_CONFIG_FILE, readKeyCustodyConfig } from './open.ts';
 
@@ -56,5 +57,25 @@ describe('the key custody configuration is read strictly', () => {
     );
     const long = JSON.stringify({ kind: 'dev-file', path: 'x'.repeat(5000), passphraseEnv: 'P' });
     expect(refusal(long).message).toMatch(/path Too big: expected string to have <=4096/);
+  });
+});
+
+describe('the development key file is read strictly', () => {
+  it('refuses a key written twice in the file', async () => {
+    const file = join(dataDir, 'dev-keys.json');
+    await createDevKeyFile(
+      file,
+      'pass',
+      [{ agency: 'PER-MIGRACIONES', keyVersion: 1, key: Buffer.alloc(16, 7) }],
+      { scryptN: 1024 },
+    );
+    const text = JSON.stringify(JSON.parse(readFileSync(file, 'utf8')));
+    writeFileSync(file, text.replace('{"format":', '{"format":"x","format":'));
+    const e = await DevFileTransportKeyCustody.openUnchecked(file, 'pass').then(
+      () => expect.fail('opened'),
+      (x: unknown) => x as KeyCustodyError,
+    );
+    expect(e.code).toBe('KEY_FILE_INVALID');
+    expect(e.message).toMatch(/\(top level\): duplicate key "format"/);
   });
 });
