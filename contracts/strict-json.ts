@@ -37,7 +37,7 @@ export function parseStrictJson(text: string, opts: StrictJsonOptions = {}): unk
   } catch (e) {
     throw new StrictJsonError('', `not valid JSON (${(e as Error).message})`);
   }
-  return valueOf(body, '');
+  return valueOf(body, []);
 }
 
 /** Reads a UTF-8 JSON file of at most `maxBytes` bytes with parseStrictJson. */
@@ -50,11 +50,14 @@ export function readStrictJsonFile(
 }
 
 /** A JSON path as the station's errors write it: `body.booklets[3].serial`. */
-function child(path: string, key: string | number): string {
-  return typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+function pathText(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out ? `.${k}` : k;
+  return out;
 }
 
-function valueOf(node: ValueNode, path: string): unknown {
+/** The value of a node; `path` (kept as segments, formatted only for an error) is where it is. */
+function valueOf(node: ValueNode, path: (string | number)[]): unknown {
   switch (node.type) {
     case 'String':
     case 'Number':
@@ -62,8 +65,15 @@ function valueOf(node: ValueNode, path: string): unknown {
       return node.value;
     case 'Null':
       return null;
-    case 'Array':
-      return node.elements.map((e, i) => valueOf(e.value, child(path, i)));
+    case 'Array': {
+      const out: unknown[] = new Array(node.elements.length);
+      for (let i = 0; i < node.elements.length; i++) {
+        path.push(i);
+        out[i] = valueOf(node.elements[i]!.value, path);
+        path.pop();
+      }
+      return out;
+    }
     case 'Object': {
       const obj: Record<string, unknown> = {};
       const seen = new Set<string>();
@@ -71,23 +81,28 @@ function valueOf(node: ValueNode, path: string): unknown {
         const key = m.name.type === 'String' ? m.name.value : m.name.name;
         if (seen.has(key))
           throw new StrictJsonError(
-            path || '(top level)',
+            pathText(path) || '(top level)',
             `duplicate key ${JSON.stringify(key)} (line ${m.name.loc.start.line}); a key may appear once`,
           );
         seen.add(key);
-        // defineProperty, not assignment: a "__proto__" key stays a plain property.
-        Object.defineProperty(obj, key, {
-          value: valueOf(m.value, child(path, key)),
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        });
+        path.push(key);
+        const value = valueOf(m.value, path);
+        path.pop();
+        // "__proto__" by assignment would set the prototype: define it as a plain property.
+        if (key === '__proto__')
+          Object.defineProperty(obj, key, {
+            value,
+            writable: true,
+            enumerable: true,
+            configurable: true,
+          });
+        else obj[key] = value;
       }
       return obj;
     }
     default:
       // NaN, Infinity and identifiers exist only in JSON5 mode.
-      throw new StrictJsonError(path, `not JSON: ${node.type}`);
+      throw new StrictJsonError(pathText(path), `not JSON: ${node.type}`);
   }
 }
 
