@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InputTooLargeError, readBoundedFile, readBoundedStream } from './bounded-read.ts';
 import { parseStrictJson, readStrictJsonFile, StrictJsonError } from './strict-json.ts';
@@ -59,6 +60,35 @@ describe('parseStrictJson', () => {
     );
     expect(() => parseStrictJson('[[[1]]]', { maxDepth: 2 })).toThrow(/deeper than 2/);
     expect(performance.now() - start).toBeLessThan(1000);
+  });
+});
+
+describe('parseStrictJson agrees with JSON.parse', () => {
+  it('on any JSON without duplicate keys, however it is indented', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.constantFrom(undefined, 0, 2, '\t'), (value, indent) => {
+        const text = JSON.stringify(value, null, indent);
+        expect(parseStrictJson(text)).toEqual(JSON.parse(text));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('and refuses any object given a key twice', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.jsonValue(), { minKeys: 1 }),
+        fc.nat(),
+        fc.jsonValue(),
+        (obj, pick, extra) => {
+          const keys = Object.keys(obj);
+          const key = keys[pick % keys.length]!;
+          const text = `{${JSON.stringify(key)}:${JSON.stringify(extra)},${JSON.stringify(obj).slice(1)}`;
+          expect(() => parseStrictJson(text)).toThrow(`duplicate key ${JSON.stringify(key)}`);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
