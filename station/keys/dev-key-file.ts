@@ -54,10 +54,11 @@ const b64 = (len: number) =>
     .regex(/^[A-Za-z0-9+/]+=*$/)
     .refine((s) => Buffer.from(s, 'base64').length === len, `must be ${len} bytes`);
 
-const fileSchema = z.object({
+// Strict: the file is read from disk, so an unknown key is an error, never ignored.
+const fileSchema = z.strictObject({
   format: z.literal(DEV_KEY_FILE_FORMAT),
   version: z.literal(1),
-  kdf: z.object({
+  kdf: z.strictObject({
     name: z.literal('scrypt'),
     N: z
       .number()
@@ -69,7 +70,7 @@ const fileSchema = z.object({
     p: z.number().int().min(1).max(16),
     salt: b64(16),
   }),
-  cipher: z.object({ name: z.literal('aes-256-gcm'), iv: b64(12), tag: b64(16) }),
+  cipher: z.strictObject({ name: z.literal('aes-256-gcm'), iv: b64(12), tag: b64(16) }),
   ciphertext: z.string().regex(/^[A-Za-z0-9+/]*=*$/),
 });
 type DevKeyFile = z.infer<typeof fileSchema>;

@@ -67,7 +67,7 @@ describe('the development key file is read strictly', () => {
       file,
       'pass',
       [{ agency: 'PER-MIGRACIONES', keyVersion: 1, key: Buffer.alloc(16, 7) }],
-      { scryptN: 1024 },
+      { scryptN: 16384 },
     );
     const text = JSON.stringify(JSON.parse(readFileSync(file, 'utf8')));
     writeFileSync(file, text.replace('{"format":', '{"format":"x","format":'));
@@ -77,5 +77,24 @@ describe('the development key file is read strictly', () => {
     );
     expect(e.code).toBe('KEY_FILE_INVALID');
     expect(e.message).toMatch(/\(top level\): duplicate key "format"/);
+  });
+
+  it('refuses an unknown key in the file', async () => {
+    const file = join(dataDir, 'dev-keys.json');
+    await createDevKeyFile(
+      file,
+      'pass',
+      [{ agency: 'PER-MIGRACIONES', keyVersion: 1, key: Buffer.alloc(16, 7) }],
+      { scryptN: 16384 },
+    );
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { kdf: Record<string, unknown> };
+    json.kdf.iterations = 1;
+    writeFileSync(file, JSON.stringify(json));
+    const e = await DevFileTransportKeyCustody.openUnchecked(file, 'pass').then(
+      () => expect.fail('opened'),
+      (x: unknown) => x as KeyCustodyError,
+    );
+    expect(e.code).toBe('KEY_FILE_INVALID');
+    expect(e.message).toMatch(/kdf Unrecognized key: "iterations"/);
   });
 });
