@@ -115,3 +115,17 @@ describe('errors never echo more than the field they name', () => {
     expect(errorsOf(['Núñez'])[0]).toMatchObject({ field: '(application)', value: '' });
   });
 });
+
+describe('every text field has a length limit', () => {
+  it('refuses a 10 000-character name or document number, naming the field', () => {
+    const long = 'A'.repeat(10_000);
+    expect(errorsOf({ ...undated, surname: long }).map((e) => e.field)).toEqual(['surname']);
+    expect(errorsOf({ ...undated, documentNumber: long })[0]).toMatchObject({
+      field: 'documentNumber',
+      reason: 'Too big: expected string to have <=64 characters',
+    });
+    expect(parseApplication({ ...undated, surname: 'A'.repeat(200) }, { issuedOn }).surname).toBe(
+      'A'.repeat(200),
+    );
+  });
+});

@@ -58,20 +58,27 @@ const documentDetails = z
   })
   .strict();
 
+/** Longer than any MRZ field; the MRZ rules check each field's exact form. */
+const mrzText = z.string().max(64);
+/** Names are cut to fit the MRZ, but kept whole in the printed page and DG11. */
+const nameText = z.string().max(200);
+/** Linux's PATH_MAX. */
+const imagePath = z.string().min(1).max(4096);
+
 export const applicationSchema = z
   .object({
-    documentCode: z.string(),
-    issuingState: z.string(),
-    surname: z.string(),
-    givenNames: z.string(),
-    documentNumber: z.string(),
-    nationality: z.string(),
-    dateOfBirth: z.string(),
-    dateOfExpiry: z.string(),
-    sex: z.string(),
-    personalNumber: z.string().optional(),
-    faceImage: z.string().min(1).optional(),
-    signatureImage: z.string().min(1).optional(),
+    documentCode: mrzText,
+    issuingState: mrzText,
+    surname: nameText,
+    givenNames: nameText,
+    documentNumber: mrzText,
+    nationality: mrzText,
+    dateOfBirth: mrzText,
+    dateOfExpiry: mrzText,
+    sex: mrzText,
+    personalNumber: mrzText.optional(),
+    faceImage: imagePath.optional(),
+    signatureImage: imagePath.optional(),
     additionalPersonalDetails: personalDetails.optional(),
     additionalDocumentDetails: documentDetails.optional(),
   })
