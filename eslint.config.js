@@ -30,7 +30,7 @@ export default tseslint.config(
     },
   },
   ...[
-    { files: ['station/**/*.ts', 'contracts/**/*.ts'], forbidden: 'simulator' },
+    { files: ['station/**/*.ts'], forbidden: 'simulator' },
     { files: ['simulator/**/*.ts'], forbidden: 'station' },
   ].map(({ files, forbidden }) => ({
     files,
@@ -80,7 +80,34 @@ export default tseslint.config(
                 '**/electron/**',
                 '**/renderer/**',
               ],
-              message: 'lower layers import only libraries',
+              message: 'lower layers import only libraries (and contracts/)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // contracts/ is the shared leaf every layer may import: it imports only libraries.
+    files: ['contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/station/**',
+                '**/cli/**',
+                '**/simulator/**',
+                '**/mrtd/**',
+                '**/drivers/**',
+                '**/db/**',
+                '**/electron/**',
+                '**/renderer/**',
+                '**/central/**',
+              ],
+              message: 'contracts/ is the shared leaf: it imports only libraries',
             },
           ],
         },

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeContext, type CliContext, type RegisterCommands } from './context.ts';
 import { CliError } from './errors.ts';
+import { safeForTerminal } from './terminal-text.ts';
 
 const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 
@@ -55,7 +56,9 @@ export async function main(
   argv: string[],
   io?: { out?: (line: string) => void; err?: (line: string) => void },
 ): Promise<number> {
-  const err = io?.err ?? ((line: string) => process.stderr.write(line + '\n'));
+  const write = io?.err ?? ((line: string) => process.stderr.write(line + '\n'));
+  // Error messages quote input (file names, fields): escaped like every other line.
+  const err = (line: string): void => write(safeForTerminal(line));
   try {
     const { program, ctx } = await buildProgram(io);
     await program.parseAsync(argv);

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, rmSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { formatBytes } from '../contracts/bounded-read.ts';
 import { LATEST_SCHEMA_VERSION, migrations, type Migration } from './migrations.ts';
 import {
   createPrivateFile,
@@ -28,6 +29,55 @@ export class DatabaseTooNewError extends Error {
     );
     this.name = 'DatabaseTooNewError';
   }
+}
+
+/** The disk holding the database is full: say so, rather than SQLite's `disk I/O error`. */
+export class DiskFullError extends Error {
+  constructor(
+    readonly file: string,
+    readonly free: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `the disk holding ${file} is full${free === undefined ? '' : ` (${formatBytes(free)} free)`}: ` +
+        `free some space on it, then run the command again`,
+      options,
+    );
+    this.name = 'DiskFullError';
+  }
+}
+
+/** Below this much free space, an I/O error while using the database is taken as a full disk. */
+const NEARLY_FULL_BYTES = 1024 * 1024;
+
+/** Bytes free to this user on the file system holding `file`, if it can be asked. */
+function freeBytes(file: string): number | undefined {
+  try {
+    const s = statfsSync(dirname(file));
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Says what a storage error means. SQLITE_FULL and ENOSPC are a full disk. SQLite reports
+ * other failed writes as SQLITE_IOERR_* (`disk I/O error`): even a read-only command writes
+ * the WAL index (`-shm`) on open, and on a full disk that fails as SQLITE_IOERR_SHMSIZE. Such an
+ * error on a disk with less than 1 MiB free is a full disk too. Anything else is returned as is.
+ */
+export function explainStorageError(e: unknown, file: string): unknown {
+  if (e instanceof DiskFullError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return e;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC')
+    return new DiskFullError(file, freeBytes(file), { cause: e });
+  if (code.startsWith('SQLITE_IOERR')) {
+    const free = freeBytes(file);
+    if (free !== undefined && free < NEARLY_FULL_BYTES)
+      return new DiskFullError(file, free, { cause: e });
+  }
+  return e;
 }
 
 /** The station database's file name inside a data directory. */
@@ -63,6 +113,14 @@ export function schemaVersion(db: Db): number {
  * Refuses a database whose schema is newer than this code knows.
  */
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
+  try {
+    return openDatabaseUnexplained(file, opts);
+  } catch (e) {
+    throw explainStorageError(e, file);
+  }
+}
+
+function openDatabaseUnexplained(file: string, opts: OpenOptions): Db {
   const list = opts.migrations ?? migrations;
   checkMigrationOrder(list);
   const onDisk = file !== ':memory:' && file !== '';

@@ -58,20 +58,27 @@ const documentDetails = z
   })
   .strict();
 
+/** Longer than any MRZ field; the MRZ rules check each field's exact form. */
+const mrzText = z.string().max(64);
+/** Names are cut to fit the MRZ, but kept whole in the printed page and DG11. */
+const nameText = z.string().max(200);
+/** Linux's PATH_MAX. */
+const imagePath = z.string().min(1).max(4096);
+
 export const applicationSchema = z
   .object({
-    documentCode: z.string(),
-    issuingState: z.string(),
-    surname: z.string(),
-    givenNames: z.string(),
-    documentNumber: z.string(),
-    nationality: z.string(),
-    dateOfBirth: z.string(),
-    dateOfExpiry: z.string(),
-    sex: z.string(),
-    personalNumber: z.string().optional(),
-    faceImage: z.string().min(1).optional(),
-    signatureImage: z.string().min(1).optional(),
+    documentCode: mrzText,
+    issuingState: mrzText,
+    surname: nameText,
+    givenNames: nameText,
+    documentNumber: mrzText,
+    nationality: mrzText,
+    dateOfBirth: mrzText,
+    dateOfExpiry: mrzText,
+    sex: mrzText,
+    personalNumber: mrzText.optional(),
+    faceImage: imagePath.optional(),
+    signatureImage: imagePath.optional(),
     additionalPersonalDetails: personalDetails.optional(),
     additionalDocumentDetails: documentDetails.optional(),
   })
@@ -94,36 +101,129 @@ export class ApplicationError extends Error {
   }
 }
 
-/** Validates untrusted JSON as an application (shape first, then every MRZ rule). */
-export function parseApplication(json: unknown): Application {
+/** The largest application file: text fields and image paths, never the images themselves. */
+export const APPLICATION_MAX_BYTES = 256 * 1024;
+
+export interface ParseApplicationOptions {
+  /**
+   * The day the document is issued, when the application does not say
+   * (`additionalDocumentDetails.dateOfIssue`). Default: today (UTC).
+   */
+  issuedOn?: Date;
+}
+
+/**
+ * Validates untrusted JSON as an application (shape first, then every MRZ rule, then the
+ * date window). Errors name the field; an unknown key is named, never echoed with its value.
+ */
+export function parseApplication(json: unknown, opts: ParseApplicationOptions = {}): Application {
   const r = applicationSchema.safeParse(json);
   if (!r.success) {
-    const errors: MrzFieldError[] = r.error.issues.map((i) => {
-      const field = i.path.join('.') || '(application)';
+    const errors: MrzFieldError[] = r.error.issues.flatMap((i) => {
+      const at = i.path.join('.');
+      // An unknown key is reported by name: its value may be anything, personal data included.
+      if (i.code === 'unrecognized_keys')
+        return i.keys.map((k) => ({
+          field: at ? `${at}.${k}` : k,
+          value: '',
+          reason: 'is not a field of an application (docs/application-format.md)',
+        }));
       let value: unknown = json;
       for (const k of i.path)
         value = (value as Record<PropertyKey, unknown> | undefined)?.[k as string];
-      return {
-        field,
-        value: value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value),
-        reason: i.code === 'invalid_type' && value === undefined ? 'is required' : i.message,
-      };
+      return [
+        {
+          field: at || '(application)',
+          // Only a field's own scalar value is echoed, never an object holding other fields.
+          value:
+            value === undefined || (typeof value === 'object' && value !== null)
+              ? ''
+              : typeof value === 'string'
+                ? value
+                : JSON.stringify(value),
+          reason: i.code === 'invalid_type' && value === undefined ? 'is required' : i.message,
+        },
+      ];
     });
     // Report the MRZ rules too, for the fields whose shape was right, so one pass shows all.
     if (json !== null && typeof json === 'object' && !Array.isArray(json)) {
+      const seen = new Set(errors.map((x) => x.field));
       try {
         encodeTd3(json as MrzInput);
       } catch (e) {
         if (!(e instanceof MrzError)) throw e;
-        const seen = new Set(errors.map((x) => x.field));
         for (const x of e.errors) if (!seen.has(x.field)) errors.push(x);
       }
+      for (const x of dateWindowErrors(json as Partial<Application>, opts))
+        if (!seen.has(x.field)) errors.push(x);
     }
     throw new ApplicationError(errors);
   }
   // Run the MRZ rules now so that an invalid application never gets further.
-  mrzOf(r.data);
+  let mrzErrors: MrzFieldError[] = [];
+  try {
+    mrzOf(r.data);
+  } catch (e) {
+    if (!(e instanceof ApplicationError)) throw e;
+    mrzErrors = e.errors;
+  }
+  const seen = new Set(mrzErrors.map((x) => x.field));
+  const errors = [
+    ...mrzErrors,
+    ...dateWindowErrors(r.data, opts).filter((x) => !seen.has(x.field)),
+  ];
+  if (errors.length) throw new ApplicationError(errors);
   return r.data;
+}
+
+/** Years a reader can tell apart around the date of issue (docs/application-format.md). */
+const BIRTH_WINDOW_YEARS = 100;
+const EXPIRY_WINDOW_YEARS = 50;
+
+const ISO_DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+function isoDay(v: unknown): string | undefined {
+  return typeof v === 'string' && ISO_DAY.test(v) ? v : undefined;
+}
+function addYears(iso: string, years: number): string {
+  return `${String(Number(iso.slice(0, 4)) + years).padStart(4, '0')}${iso.slice(4)}`;
+}
+
+/**
+ * The MRZ writes years with two digits, so a reader must guess the century: a date of birth
+ * as the latest such date not after the day it is read, a date of expiry as the one nearest
+ * to it. Refuses dates outside the window where that guess is right on the day of issue:
+ * birth on or before the issue date and less than 100 years before it, expiry after the issue
+ * date and less than 50 years after it. Dates that are not ISO days are left to the MRZ rules.
+ */
+function dateWindowErrors(
+  app: Partial<Application>,
+  opts: ParseApplicationOptions,
+): MrzFieldError[] {
+  const fromApp = isoDay(app.additionalDocumentDetails?.dateOfIssue);
+  const issued = fromApp ?? (opts.issuedOn ?? new Date()).toISOString().slice(0, 10);
+  const issueName = fromApp
+    ? `the date of issue ${issued}`
+    : `the date of issue (today, ${issued})`;
+  const errors: MrzFieldError[] = [];
+  const birth = isoDay(app.dateOfBirth);
+  if (birth && birth > issued)
+    errors.push({ field: 'dateOfBirth', value: birth, reason: `is after ${issueName}` });
+  else if (birth && birth <= addYears(issued, -BIRTH_WINDOW_YEARS))
+    errors.push({
+      field: 'dateOfBirth',
+      value: birth,
+      reason: `is ${BIRTH_WINDOW_YEARS} years or more before ${issueName}: the MRZ's two-digit year would read as a century later`,
+    });
+  const expiry = isoDay(app.dateOfExpiry);
+  if (expiry && expiry <= issued)
+    errors.push({ field: 'dateOfExpiry', value: expiry, reason: `is not after ${issueName}` });
+  else if (expiry && expiry >= addYears(issued, EXPIRY_WINDOW_YEARS))
+    errors.push({
+      field: 'dateOfExpiry',
+      value: expiry,
+      reason: `is ${EXPIRY_WINDOW_YEARS} years or more after ${issueName}: the MRZ's two-digit year would read as a century earlier`,
+    });
+  return errors;
 }
 
 /** The two MRZ lines of an application; throws ApplicationError listing every bad field. */

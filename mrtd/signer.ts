@@ -4,9 +4,12 @@
  * the signer and is never logged.
  */
 import { createHash, createPrivateKey, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import * as asn1js from 'asn1js';
 import * as graphene from 'graphene-pk11';
+import { readBoundedFile } from '../contracts/bounded-read.ts';
+
+/** A PEM or DER key or certificate is a few kilobytes; a bigger file is not one. */
+export const KEY_FILE_MAX_BYTES = 64 * 1024;
 
 export type HashAlgorithm = 'sha256' | 'sha384' | 'sha512';
 export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
@@ -51,7 +54,10 @@ export class PemKeySigner implements DocumentSigner {
   }
 
   static fromFile(path: string, passphrase?: string): PemKeySigner {
-    return new PemKeySigner(readFileSync(path), passphrase);
+    return new PemKeySigner(
+      readBoundedFile(path, KEY_FILE_MAX_BYTES, `key file ${path}`),
+      passphrase,
+    );
   }
 
   sign(data: Uint8Array, hash: HashAlgorithm): Promise<Buffer> {

@@ -1,7 +1,8 @@
 import { createHash, createHmac } from 'node:crypto';
 import { diversifyTransportKeys } from '../mrtd/transport-keys.ts';
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { InputNotTextError, InputTooLargeError } from '../contracts/bounded-read.ts';
+import { readStrictJsonFile } from '../contracts/strict-json.ts';
 
 /** Chip behaviours the simulator knows (docs/hopper-format.md). */
 export const CHIP_PROFILES = {
@@ -55,7 +56,12 @@ const hex = (bytes: number) =>
   z.string().regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `must be ${bytes} bytes of hex`);
 const serial = z.string().regex(/^[A-Z0-9]{6,12}$/, 'must be 6-12 characters A-Z 0-9');
 
-export const bookletSchema = z.object({
+/** An agency code as the chip record carries it (docs/hopper-format.md). */
+const agency = z.string().min(2).max(16);
+
+// Strict objects: an unknown key (a typo such as "fault" for "faults") is an error, never a
+// field silently dropped.
+export const bookletSchema = z.strictObject({
   /** The serial printed in the booklet as the reader sees it (differs when misprinted). */
   printedSerial: serial,
   /** The serial the manufacturer assigned (written in the chip record); default printedSerial. */
@@ -64,28 +70,33 @@ export const bookletSchema = z.object({
   chipUid: z
     .string()
     .regex(/^([0-9a-fA-F]{8}|[0-9a-fA-F]{14}|[0-9a-fA-F]{20})$/, 'must be 4, 7 or 10 bytes of hex'),
-  agency: z.string().min(2).max(16),
+  agency,
   chipProfile: z.enum(Object.keys(CHIP_PROFILES) as [ChipProfileName, ...ChipProfileName[]]),
   /** The agency's chip profile id written in the chip record (default: chipProfile). */
   profileId: z.string().min(1).max(64).optional(),
   batch: z.string().min(1).max(16),
   keyVersion: z.number().int().min(0).max(255),
-  transportKeys: z.object({ enc: hex(16), mac: hex(16), dek: hex(16) }),
+  transportKeys: z.strictObject({ enc: hex(16), mac: hex(16), dek: hex(16) }),
   /** Overrides of the pre-personalization record (normally derived from the fields above). */
   prePerso: z
-    .object({
+    .strictObject({
       bookletSerial: serial.optional(),
-      agency: z.string().optional(),
+      agency: agency.optional(),
       chipSerial: serial.optional(),
     })
     .optional(),
-  faults: z.array(z.enum(BOOKLET_FAULTS)).default([]),
+  faults: z.array(z.enum(BOOKLET_FAULTS)).max(BOOKLET_FAULTS.length).default([]),
 });
 export type Booklet = z.infer<typeof bookletSchema>;
 
-export const hopperSchema = z.object({
+/** More booklets than any input hopper holds; keeps a hopper file small. */
+export const HOPPER_MAX_BOOKLETS = 10_000;
+/** A hopper file of HOPPER_MAX_BOOKLETS pretty-printed booklets takes about 6 MiB. */
+export const HOPPER_MAX_BYTES = 8 * 1024 * 1024;
+
+export const hopperSchema = z.strictObject({
   version: z.literal(1),
-  booklets: z.array(bookletSchema),
+  booklets: z.array(bookletSchema).max(HOPPER_MAX_BOOKLETS),
 });
 export type HopperFile = z.infer<typeof hopperSchema>;
 
@@ -94,16 +105,19 @@ export function parseHopper(doc: unknown, source = 'hopper'): HopperFile {
   const r = hopperSchema.safeParse(doc);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new Error(`${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const keys = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
+    throw new Error(`${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}${keys}`);
   }
   return r.data;
 }
 
+/** Reads a hopper file: at most HOPPER_MAX_BYTES, strict JSON (no key twice), then the schema. */
 export function loadHopperFile(path: string): HopperFile {
   let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(path, 'utf8'));
+    doc = readStrictJsonFile(path, { maxBytes: HOPPER_MAX_BYTES, what: `hopper file ${path}` });
   } catch (e) {
+    if (e instanceof InputTooLargeError || e instanceof InputNotTextError) throw e;
     throw new Error(
       `cannot read hopper file ${path}: ${e instanceof Error ? e.message : String(e)}`,
     );

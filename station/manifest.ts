@@ -10,6 +10,8 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { z } from 'zod';
+import { readBoundedText } from '../contracts/bounded-read.ts';
+import { parseStrictJson, StrictJsonError } from '../contracts/strict-json.ts';
 
 export const MANIFEST_FORMAT = 'perso-station/stock-manifest@1';
 export type SignatureAlgorithm = 'Ed25519' | 'ECDSA-P256-SHA256';
@@ -137,13 +139,34 @@ export class MalformedManifestError extends Error {
   }
 }
 
-/** Parses manifest text; throws MalformedManifestError naming the first bad field. */
+/**
+ * The largest manifest file: 100 000 booklets of the longest fields, pretty-printed, fit in
+ * about 20 MiB. Checked before the file is read (docs/manifest-format.md).
+ */
+export const MANIFEST_MAX_BYTES = 32 * 1024 * 1024;
+
+/** Reads a manifest file, refusing one larger than MANIFEST_MAX_BYTES before reading it. */
+export function readManifestFile(path: string): string {
+  return readBoundedText(path, MANIFEST_MAX_BYTES, `manifest ${path}`);
+}
+
+/**
+ * Parses manifest text; throws MalformedManifestError naming the first bad field. A key
+ * written twice anywhere is refused (a reader keeping the first value would see another
+ * manifest than one keeping the last), as is text over MANIFEST_MAX_BYTES.
+ */
 export function parseManifest(text: string): Manifest {
+  if (Buffer.byteLength(text, 'utf8') > MANIFEST_MAX_BYTES)
+    throw new MalformedManifestError(
+      '(file)',
+      `larger than the limit of ${MANIFEST_MAX_BYTES / 1024 / 1024} MiB`,
+    );
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseStrictJson(text);
   } catch (e) {
-    throw new MalformedManifestError('(file)', `not valid JSON (${(e as Error).message})`);
+    if (!(e instanceof StrictJsonError)) throw e;
+    throw new MalformedManifestError(e.where || '(file)', e.detail);
   }
   const r = manifestSchema.safeParse(json);
   if (!r.success) {

@@ -3,7 +3,6 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readFileSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -13,6 +12,13 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
+  InputNotTextError,
+  InputTooLargeError,
+  readBoundedFile,
+} from '../../contracts/bounded-read.ts';
+import { readStrictJsonFile, StrictJsonError } from '../../contracts/strict-json.ts';
+import {
+  APPLICATION_MAX_BYTES,
   ApplicationError,
   type ChipProfileOptions,
   HASH_ALGORITHMS,
@@ -30,10 +36,19 @@ import { CliError } from '../errors.ts';
 /** LDS file names as written to disk: `<name>.bin`. */
 const LDS_FILE = /^(EF\.COM|EF\.SOD|EF\.CardAccess|DG(?:[1-9]|1[0-6]))\.bin$/;
 
-function readFile(path: string, what: string): Buffer {
+/** Size limits of the files `lds` reads (checked before reading; the chip holds at most 96 KB). */
+const LIMIT = {
+  image: 1024 * 1024,
+  certificate: 64 * 1024,
+  mrz: 1024,
+  ldsFile: 1024 * 1024,
+} as const;
+
+function readFile(path: string, what: string, maxBytes: number): Buffer {
   try {
-    return readFileSync(path);
+    return readBoundedFile(path, maxBytes, `${what} ${path}`);
   } catch (e) {
+    if (e instanceof InputTooLargeError) throw new CliError(e.message);
     throw new CliError(
       `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
@@ -107,11 +122,11 @@ export function register(program: Command, ctx: CliContext): void {
       })();
       if (!app.faceImage) throw new CliError('faceImage: is required to build the LDS (DG2)');
       const base = dirname(appPath);
-      const face = readFile(resolve(base, app.faceImage), 'faceImage');
+      const face = readFile(resolve(base, app.faceImage), 'faceImage', LIMIT.image);
       const signature = app.signatureImage
-        ? readFile(resolve(base, app.signatureImage), 'signatureImage')
+        ? readFile(resolve(base, app.signatureImage), 'signatureImage', LIMIT.image)
         : undefined;
-      const dsCert = readFile(opts.dsCert, 'the DS certificate');
+      const dsCert = readFile(opts.dsCert, 'the DS certificate', LIMIT.certificate);
       const dsCertDer = dsCert.includes('-----BEGIN')
         ? Buffer.from(dsCert.toString('latin1').replace(/-----[^-]+-----|\s+/g, ''), 'base64')
         : dsCert;
@@ -226,15 +241,17 @@ export function register(program: Command, ctx: CliContext): void {
       const files = new Map<string, Uint8Array>();
       for (const n of names) {
         const m = LDS_FILE.exec(n);
-        if (m) files.set(m[1]!, readFileSync(join(dir, n)));
+        if (m) files.set(m[1]!, readFile(join(dir, n), 'LDS file', LIMIT.ldsFile));
       }
       if (files.size === 0)
         throw new CliError(`${dir} holds no LDS files (EF.COM.bin, DG1.bin, ..., EF.SOD.bin)`);
-      const csca = readFile(opts.csca, 'the CSCA certificate');
+      const csca = readFile(opts.csca, 'the CSCA certificate', LIMIT.certificate);
       const report = await passiveAuthentication({
         files,
         cscas: [csca.includes('-----BEGIN') ? csca.toString('latin1') : csca],
-        printedMrz: opts.mrz ? readFile(opts.mrz, 'the printed MRZ').toString('latin1') : undefined,
+        printedMrz: opts.mrz
+          ? readFile(opts.mrz, 'the printed MRZ', LIMIT.mrz).toString('latin1')
+          : undefined,
       });
       if (opts.json) ctx.out(JSON.stringify(report));
       else {
@@ -247,17 +264,18 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 function readApplicationJsonSync(path: string): unknown {
-  let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    return readStrictJsonFile(path, {
+      maxBytes: APPLICATION_MAX_BYTES,
+      what: `the application ${path}`,
+    });
   } catch (e) {
+    if (e instanceof InputTooLargeError || e instanceof InputNotTextError)
+      throw new CliError(e.message);
+    if (e instanceof StrictJsonError)
+      throw new CliError(`the application is not valid JSON: ${e.message}`);
     throw new CliError(
       `cannot read the application ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new CliError(`the application is not valid JSON: ${(e as Error).message}`);
   }
 }

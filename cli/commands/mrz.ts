@@ -1,28 +1,51 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ApplicationError, mrzOf, parseApplication, parseTd3 } from '../../mrtd/index.ts';
+import {
+  InputNotTextError,
+  InputTooLargeError,
+  decodeUtf8,
+  readBoundedFile,
+  readBoundedStream,
+} from '../../contracts/bounded-read.ts';
+import { parseStrictJson, StrictJsonError } from '../../contracts/strict-json.ts';
+import {
+  APPLICATION_MAX_BYTES,
+  ApplicationError,
+  mrzOf,
+  parseApplication,
+  parseTd3,
+} from '../../mrtd/index.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 
-/** Reads all of stdin (the application JSON when no file is given). */
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks).toString('utf8');
+/** Two 44-character lines and their line ends; a printed MRZ file is never bigger than this. */
+const MRZ_MAX_BYTES = 1024;
+
+/** Reads a file, or all of stdin for '-' or no file, up to `maxBytes`. */
+async function readInput(
+  file: string | undefined,
+  maxBytes: number,
+  what: string,
+): Promise<Buffer> {
+  try {
+    return file && file !== '-'
+      ? readBoundedFile(file, maxBytes, `${what} ${file}`)
+      : await readBoundedStream(process.stdin, maxBytes, `${what} on stdin`);
+  } catch (e) {
+    if (e instanceof InputTooLargeError) throw new CliError(e.message);
+    throw new CliError(`cannot read ${what}: ${(e as Error).message}`);
+  }
 }
 
 /** Reads and parses an application JSON from a file or stdin ('-' or no file). */
 export async function readApplicationJson(file: string | undefined): Promise<unknown> {
-  let text: string;
+  const bytes = await readInput(file, APPLICATION_MAX_BYTES, 'the application');
   try {
-    text = file && file !== '-' ? readFileSync(file, 'utf8') : await readStdin();
+    return parseStrictJson(decodeUtf8(bytes, 'the application'));
   } catch (e) {
-    throw new CliError(`cannot read the application: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new CliError(`the application is not valid JSON: ${(e as Error).message}`);
+    if (e instanceof InputNotTextError) throw new CliError(e.message);
+    if (e instanceof StrictJsonError)
+      throw new CliError(`the application is not valid JSON: ${e.message}`);
+    throw e;
   }
 }
 
@@ -35,12 +58,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--check', 'instead: read a printed TD3 MRZ (two lines) and validate every check digit')
     .action(async (file: string | undefined, opts: { json?: boolean; check?: boolean }) => {
       if (opts.check) {
-        let text: string;
-        try {
-          text = file && file !== '-' ? readFileSync(file, 'latin1') : await readStdin();
-        } catch (e) {
-          throw new CliError(`cannot read the MRZ: ${(e as Error).message}`);
-        }
+        const text = (await readInput(file, MRZ_MAX_BYTES, 'the MRZ')).toString('latin1');
         const p = parseTd3(text.trim());
         if (opts.json) ctx.out(JSON.stringify(p));
         else {

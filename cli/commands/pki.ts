@@ -1,9 +1,10 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { readBoundedFile } from '../../contracts/bounded-read.ts';
 import { PRIVATE_DIR_MODE, writeFileAtomically } from '../../db/private-files.ts';
-import { createTestPki, issueDocumentSigner } from '../../mrtd/index.ts';
+import { createTestPki, issueDocumentSigner, KEY_FILE_MAX_BYTES } from '../../mrtd/index.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 
@@ -23,6 +24,11 @@ function writeNew(path: string, content: string, mode: number, force: boolean): 
       throw new CliError(`${path} exists; refusing to overwrite it (use --force)`);
     throw e;
   }
+}
+
+/** Reads a key or certificate file, refusing one over KEY_FILE_MAX_BYTES before reading it. */
+function readKeyFile(path: string): Buffer {
+  return readBoundedFile(path, KEY_FILE_MAX_BYTES, `key file ${path}`);
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -105,10 +111,10 @@ export function register(program: Command, ctx: CliContext): void {
         if (!opts.test) throw new CliError(NOT_TEST);
         try {
           const csca = {
-            certificatePem: readFileSync(opts.cscaCert, 'utf8'),
-            privateKey: createPrivateKey(readFileSync(opts.cscaKey)),
+            certificatePem: readKeyFile(opts.cscaCert).toString('utf8'),
+            privateKey: createPrivateKey(readKeyFile(opts.cscaKey)),
           };
-          const spki = createPublicKey(readFileSync(opts.publicKey)).export({
+          const spki = createPublicKey(readKeyFile(opts.publicKey)).export({
             type: 'spki',
             format: 'der',
           });

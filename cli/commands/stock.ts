@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import {
+  InputNotTextError,
+  InputTooLargeError,
+  readBoundedText,
+} from '../../contracts/bounded-read.ts';
 import { bookletHistory, listBooklets, lookupBooklet } from '../../station/booklets.ts';
 import { writeAudit } from '../../station/audit.ts';
 import { isBookletState, transitionMany, type BookletState } from '../../station/lifecycle.ts';
@@ -12,15 +16,22 @@ import {
   revokeKey,
   trustKey,
 } from '../../station/stock.ts';
-import { manifestDigest } from '../../station/manifest.ts';
+import { manifestDigest, readManifestFile } from '../../station/manifest.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { login, withStationDb } from './users.ts';
 
+/** A PEM public key is a few hundred bytes; more is not a key. */
+const PEM_MAX_BYTES = 64 * 1024;
+
 function readText(file: string, what: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return what === 'manifest'
+      ? readManifestFile(file)
+      : readBoundedText(file, PEM_MAX_BYTES, `${what} ${file}`);
   } catch (e) {
+    if (e instanceof InputTooLargeError || e instanceof InputNotTextError)
+      throw new CliError(e.message);
     throw new CliError(`cannot read ${what} ${file}: ${(e as Error).message}`);
   }
 }

@@ -1,6 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { readBoundedText } from '../../contracts/bounded-read.ts';
+import { parseStrictJson } from '../../contracts/strict-json.ts';
 import {
   ensurePrivateMode,
   PRIVATE_FILE_MODE,
@@ -61,10 +63,11 @@ const b64 = (len: number) =>
     .regex(/^[A-Za-z0-9+/]+=*$/)
     .refine((s) => Buffer.from(s, 'base64').length === len, `must be ${len} bytes`);
 
-const fileSchema = z.object({
+// Strict: the file is read from disk, so an unknown key is an error, never ignored.
+const fileSchema = z.strictObject({
   format: z.literal(DEV_KEY_FILE_FORMAT),
   version: z.literal(1),
-  kdf: z.object({
+  kdf: z.strictObject({
     name: z.literal('scrypt'),
     N: z
       .number()
@@ -76,7 +79,7 @@ const fileSchema = z.object({
     p: z.number().int().min(1).max(16),
     salt: b64(16),
   }),
-  cipher: z.object({ name: z.literal('aes-256-gcm'), iv: b64(12), tag: b64(16) }),
+  cipher: z.strictObject({ name: z.literal('aes-256-gcm'), iv: b64(12), tag: b64(16) }),
   ciphertext: z.string().regex(/^[A-Za-z0-9+/]*=*$/),
 });
 type DevKeyFile = z.infer<typeof fileSchema>;
@@ -186,7 +189,8 @@ async function decrypt(
   let raw: string;
   try {
     ensurePrivateMode(path, PRIVATE_FILE_MODE, 'the development key file');
-    raw = readFileSync(path, 'utf8');
+    // A key file holds a few hundred keys at most: 1 MiB, checked before reading.
+    raw = readBoundedText(path, 1024 * 1024, `development key file ${path}`);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new KeyCustodyError('KEY_FILE_MISSING', `development key file ${path} does not exist`);
@@ -196,11 +200,11 @@ async function decrypt(
   }
   let json: unknown;
   try {
-    json = JSON.parse(raw);
-  } catch {
+    json = parseStrictJson(raw);
+  } catch (e) {
     throw new KeyCustodyError(
       'KEY_FILE_INVALID',
-      `${path} is not a development key file (not JSON)`,
+      `${path} is not a development key file (${(e as Error).message})`,
     );
   }
   const parsed = fileSchema.safeParse(json);

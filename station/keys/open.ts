@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { InputNotTextError, InputTooLargeError } from '../../contracts/bounded-read.ts';
+import { readStrictJsonFile, StrictJsonError } from '../../contracts/strict-json.ts';
 import { writeFileAtomically } from '../../db/private-files.ts';
 import { preparePrivateDataDir } from '../data-dir.ts';
 import type { TransportKeyCustody } from './custody.ts';
@@ -32,45 +33,54 @@ export type KeyCustodyConfig =
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+const envName = z.string().max(128).regex(ENV_NAME, 'must be an environment variable name');
+/** Linux's PATH_MAX. */
+const filePath = z.string().min(1).max(4096);
+
+// Strict: a misspelt key is an error, not a setting silently ignored.
 export const keyCustodyConfigSchema = z.discriminatedUnion('kind', [
-  z.object({
+  z.strictObject({
     kind: z.literal('pkcs11'),
-    module: z.string().min(1),
+    module: filePath,
     token: z.string().min(1).max(32),
-    pinEnv: z.string().regex(ENV_NAME, 'must be an environment variable name'),
+    pinEnv: envName,
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('dev-file'),
-    path: z.string().min(1),
-    passphraseEnv: z.string().regex(ENV_NAME, 'must be an environment variable name'),
+    path: filePath,
+    passphraseEnv: envName,
   }),
 ]);
 
 /** The custody configuration file in the data directory. */
 export const KEY_CUSTODY_CONFIG_FILE = 'key-custody.json';
+/** A configuration is a few hundred bytes; the paths in it are at most 4096 characters each. */
+export const KEY_CUSTODY_CONFIG_MAX_BYTES = 16 * 1024;
 
 /** Reads `<dataDir>/key-custody.json`; undefined when the station has none yet. */
 export function readKeyCustodyConfig(dataDir: string): KeyCustodyConfig | undefined {
   const path = join(dataDir, KEY_CUSTODY_CONFIG_FILE);
-  let raw: string;
-  try {
-    raw = readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new KeyCustodyError('CONFIG_INVALID', `cannot read ${path}: ${(e as Error).message}`);
-  }
   let json: unknown;
   try {
-    json = JSON.parse(raw);
-  } catch {
-    throw new KeyCustodyError('CONFIG_INVALID', `${path} is not valid JSON`);
+    json = readStrictJsonFile(path, {
+      maxBytes: KEY_CUSTODY_CONFIG_MAX_BYTES,
+      what: `key custody configuration ${path}`,
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (e instanceof StrictJsonError)
+      throw new KeyCustodyError('CONFIG_INVALID', `${path}: ${e.message}`);
+    if (e instanceof InputTooLargeError || e instanceof InputNotTextError)
+      throw new KeyCustodyError('CONFIG_INVALID', e.message);
+    throw new KeyCustodyError('CONFIG_INVALID', `cannot read ${path}: ${(e as Error).message}`);
   }
   const parsed = keyCustodyConfigSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
+    const keys = issue?.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
     throw new KeyCustodyError(
       'CONFIG_INVALID',
-      `${path}: ${issue?.path.join('.') || '(root)'} ${issue?.message ?? 'is invalid'}`,
+      `${path}: ${issue?.path.join('.') || '(root)'} ${issue?.message ?? 'is invalid'}${keys}`,
     );
   }
   const config = parsed.data;
