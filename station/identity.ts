@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { openDatabase, stationDbPath, type Db } from '../db/open.ts';
-import { writeAudit } from './audit.ts';
+import { useAuditKey, writeAudit } from './audit.ts';
+import { openAuditKey } from './keys/audit-key.ts';
 import { InvalidInputError, NotInitializedError, StationError } from './errors.ts';
 import { defaultTimeZone, isTimeZone } from './time.ts';
 import { insertFirstAdmin, type Actor } from './users.ts';
@@ -14,9 +15,20 @@ export interface StationIdentity {
   createdAt: string;
 }
 
-/** Opens (creating and migrating if needed) the station database of a data directory. */
-export function openStationDb(dataDir: string): Db {
-  return openDatabase(stationDbPath(dataDir));
+/**
+ * Opens (creating and migrating if needed) the station database of a data directory. Audit
+ * entries written through it are signed with the station audit key from the key custody
+ * configured in that directory, opened at the first entry (secrets from `env`).
+ */
+export function openStationDb(dataDir: string, env: NodeJS.ProcessEnv = process.env): Db {
+  const db = openDatabase(stationDbPath(dataDir));
+  useAuditKey(db, () => {
+    const row = db.prepare('SELECT station_id FROM station WHERE id = 1').get() as
+      { station_id: string } | undefined;
+    if (!row) throw new NotInitializedError();
+    return openAuditKey(dataDir, row.station_id, env);
+  });
+  return db;
 }
 
 /** True if the data directory has a database file (initialised or not). */
