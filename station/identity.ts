@@ -1,10 +1,16 @@
 import { existsSync } from 'node:fs';
 import { openDatabase, stationDbPath, type Db } from '../db/open.ts';
-import { useAuditKey, writeAudit } from './audit.ts';
-import { openAuditKey } from './keys/audit-key.ts';
+import {
+  AUDIT_KEY_ENROLLED,
+  auditHead,
+  useAuditKey,
+  writeAudit,
+  type AuditEntry,
+} from './audit.ts';
+import { auditKeyId, openAuditKey, type AuditKey } from './keys/audit-key.ts';
 import { InvalidInputError, NotInitializedError, StationError } from './errors.ts';
 import { defaultTimeZone, isTimeZone } from './time.ts';
-import { insertFirstAdmin, type Actor } from './users.ts';
+import { insertFirstAdmin, requireRole, type Actor } from './users.ts';
 import { checkAgencyCode } from './agencies.ts';
 
 export interface StationIdentity {
@@ -119,4 +125,34 @@ export function initStation(
     return admin;
   })();
   return { identity: getStationIdentity(db), admin };
+}
+
+/**
+ * Starts signing the audit log of a station set up before audit keys: `key` (just generated in
+ * the station's key custody) signs an `audit.key_enrolled` entry that names the unsigned
+ * entries before it and the hash of the last one, so the chain vouches for them from then on.
+ * Refuses a station whose log is signed already.
+ */
+export function enrollAuditKey(db: Db, by: Actor, key: AuditKey): AuditEntry {
+  requireRole(by, ['admin'], 'enroll the station audit key');
+  return db
+    .transaction(() => {
+      if (db.prepare('SELECT 1 FROM audit_log WHERE sig IS NOT NULL LIMIT 1').get())
+        throw new StationError(
+          'this station signs its audit log already: there is nothing to enroll',
+          'already_enrolled',
+        );
+      const head = auditHead(db);
+      useAuditKey(db, key);
+      return writeAudit(db, {
+        actor: by,
+        action: AUDIT_KEY_ENROLLED,
+        details: {
+          unsignedEntries: head.seq,
+          lastUnsignedHash: head.hash,
+          auditKeyId: auditKeyId(key.publicKey),
+        },
+      });
+    })
+    .immediate();
 }

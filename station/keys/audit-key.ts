@@ -482,17 +482,17 @@ class Pkcs11AuditKey implements AuditKey {
     return Buffer.from(sig);
   }
 
-  private anchorObject(): graphene.Data | undefined {
-    return findOne(
-      this.live(),
-      { class: graphene.ObjectClass.DATA, label: auditAnchorLabel(this.stationId) },
-      (o) => o.toType<graphene.Data>(),
-    );
+  private anchorObjects(): graphene.Data[] {
+    const found = this.live().find({
+      class: graphene.ObjectClass.DATA,
+      label: auditAnchorLabel(this.stationId),
+    });
+    const out: graphene.Data[] = [];
+    for (let i = 0; i < found.length; i++) out.push(found.items(i).toType<graphene.Data>());
+    return out;
   }
 
-  readAnchor(): AuditAnchor | undefined {
-    const obj = this.anchorObject();
-    if (!obj) return undefined;
+  private parse(obj: graphene.Data): AuditAnchor {
     const value = obj.getAttribute({ value: null }).value as Buffer;
     return parseAnchor(
       Buffer.from(value).toString('utf8'),
@@ -501,20 +501,31 @@ class Pkcs11AuditKey implements AuditKey {
     );
   }
 
+  readAnchor(): AuditAnchor | undefined {
+    // Two objects only after a crash between writing the new anchor and removing the old one:
+    // the newer (higher seq) counts.
+    let best: AuditAnchor | undefined;
+    for (const obj of this.anchorObjects()) {
+      const a = this.parse(obj);
+      if (!best || a.seq > best.seq) best = a;
+    }
+    return best;
+  }
+
   writeAnchor(anchor: AuditAnchor): void {
-    const value = Buffer.from(anchorText(this.stationId, anchor), 'utf8');
-    const obj = this.anchorObject();
-    if (obj) obj.setAttribute({ value });
-    else
-      this.live().create({
-        class: graphene.ObjectClass.DATA,
-        token: true,
-        private: true,
-        modifiable: true,
-        label: auditAnchorLabel(this.stationId),
-        application: 'perso-station',
-        value,
-      });
+    // CKA_VALUE of a data object cannot be changed in every token (SoftHSM2 refuses): a new
+    // object is created first, then the older ones are destroyed.
+    const older = this.anchorObjects();
+    this.live().create({
+      class: graphene.ObjectClass.DATA,
+      token: true,
+      private: true,
+      modifiable: false,
+      label: auditAnchorLabel(this.stationId),
+      application: 'perso-station',
+      value: Buffer.from(anchorText(this.stationId, anchor), 'utf8'),
+    });
+    for (const obj of older) this.live().destroy(obj);
   }
 
   close(): void {
