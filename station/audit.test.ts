@@ -12,9 +12,9 @@ import {
   verifyAudit,
   writeAudit,
 } from './audit.ts';
-import { openStationDb } from './identity.ts';
+import { enrollAuditKey, openStationDb } from './identity.ts';
 import { AUDIT_ANCHOR_FILE, forgetAuditKeys } from './keys/audit-key.ts';
-import { createTestStation, type TestStation } from './testing.ts';
+import { createTestStation, useTestAuditKey, type TestStation } from './testing.ts';
 
 let st: TestStation;
 beforeEach(() => {
@@ -343,5 +343,52 @@ describe('audit chain against an attacker holding the database file', () => {
     // central office received in outbox records.
     expect(verifyAudit(st.db)).toMatchObject({ ok: true, entries: before, anchorSeq: before });
     st.db.close();
+  });
+});
+
+describe('a station set up before audit keys', () => {
+  /** Rewrites the log as a station before schema 3 left it: a hash chain without signatures. */
+  function makeLegacy(): number {
+    flushAuditAnchor(st.db);
+    rmSync(join(st.dataDir, AUDIT_ANCHOR_FILE));
+    const raw = new Database(stationDbPath(st.dataDir));
+    try {
+      raw.exec('DROP TRIGGER audit_log_no_update');
+      raw.prepare('UPDATE audit_log SET sig = NULL').run();
+      raw.exec(PROTECTING_TRIGGERS_V3.find((t) => t.name === 'audit_log_no_update')!.sql);
+      return raw.prepare('SELECT max(seq) FROM audit_log').pluck().get() as number;
+    } finally {
+      raw.close();
+    }
+  }
+
+  it('has every unsigned entry named until an admin enrolls an audit key', () => {
+    const legacy = makeLegacy();
+    const before = verifyAudit(st.db);
+    expect(before.problems.filter((p) => p.kind === 'forged').map((p) => p.seq)).toEqual(
+      Array.from({ length: legacy }, (_, i) => i + 1),
+    );
+    const key = useTestAuditKey(st.dataDir, 'LIM-AIR-01');
+    expect(() => enrollAuditKey(st.db, st.users.operator, key)).toThrow(/needs the role admin/);
+    const e = enrollAuditKey(st.db, st.users.admin, key);
+    expect(e).toMatchObject({
+      seq: legacy + 1,
+      action: 'audit.key_enrolled',
+      details: { unsignedEntries: legacy },
+    });
+    expect(verifyAudit(st.db, key)).toMatchObject({ ok: true, anchorSeq: legacy + 1 });
+    expect(() => enrollAuditKey(st.db, st.users.admin, key)).toThrow(/signs its audit log already/);
+    // After enrolment an unsigned entry is a forgery again.
+    const raw = new Database(stationDbPath(st.dataDir));
+    raw.exec('DROP TRIGGER audit_log_no_update');
+    raw.prepare('UPDATE audit_log SET sig = NULL WHERE seq = ?').run(legacy + 1);
+    raw.close();
+    expect(verifyAudit(st.db, key).problems.map((p) => [p.kind, p.seq])).toEqual(
+      expect.arrayContaining([
+        ['protection_removed', null],
+        ['forged', 1],
+        ['forged', legacy + 1],
+      ]),
+    );
   });
 });

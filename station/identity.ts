@@ -3,6 +3,7 @@ import { openDatabase, stationDbPath, type Db } from '../db/open.ts';
 import {
   AUDIT_KEY_ENROLLED,
   auditHead,
+  flushAuditAnchor,
   useAuditKey,
   writeAudit,
   type AuditEntry,
@@ -135,7 +136,7 @@ export function initStation(
  */
 export function enrollAuditKey(db: Db, by: Actor, key: AuditKey): AuditEntry {
   requireRole(by, ['admin'], 'enroll the station audit key');
-  return db
+  const entry = db
     .transaction(() => {
       if (db.prepare('SELECT 1 FROM audit_log WHERE sig IS NOT NULL LIMIT 1').get())
         throw new StationError(
@@ -155,4 +156,6 @@ export function enrollAuditKey(db: Db, by: Actor, key: AuditKey): AuditEntry {
       });
     })
     .immediate();
+  flushAuditAnchor(db);
+  return entry;
 }
