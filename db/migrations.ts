@@ -11,6 +11,65 @@ export interface Migration {
 export const ON_HAND_STATES_SQL = `('received','allocated','in_process')`;
 
 /**
+ * The triggers that protect the audit log, the outbox and the trusted manifest keys, exactly as
+ * migration 3 creates them. `station audit verify` compares each with its definition in
+ * sqlite_master, so a trigger replaced by one of the same name that does nothing is named.
+ * Never change a text here: a later change of a trigger is a new migration and a new list.
+ */
+export const PROTECTING_TRIGGERS_V3: readonly { name: string; table: string; sql: string }[] = [
+  {
+    name: 'audit_log_no_update',
+    table: 'audit_log',
+    sql: "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+  },
+  {
+    name: 'audit_log_no_delete',
+    table: 'audit_log',
+    sql: "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+  },
+  {
+    name: 'audit_head_no_delete',
+    table: 'audit_head',
+    sql: "CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head BEGIN SELECT RAISE(ABORT, 'audit_head cannot be deleted'); END",
+  },
+  {
+    name: 'audit_head_forward_only',
+    table: 'audit_head',
+    sql: "CREATE TRIGGER audit_head_forward_only BEFORE UPDATE ON audit_head WHEN NEW.seq <> OLD.seq + 1 BEGIN SELECT RAISE(ABORT, 'audit_head only moves forward one entry at a time'); END",
+  },
+  {
+    name: 'outbox_no_update',
+    table: 'outbox',
+    sql: "CREATE TRIGGER outbox_no_update BEFORE UPDATE ON outbox BEGIN SELECT RAISE(ABORT, 'outbox is append-only'); END",
+  },
+  {
+    name: 'outbox_no_delete',
+    table: 'outbox',
+    sql: "CREATE TRIGGER outbox_no_delete BEFORE DELETE ON outbox BEGIN SELECT RAISE(ABORT, 'outbox is append-only'); END",
+  },
+  {
+    name: 'outbox_delivery_no_update',
+    table: 'outbox_delivery',
+    sql: "CREATE TRIGGER outbox_delivery_no_update BEFORE UPDATE ON outbox_delivery BEGIN SELECT RAISE(ABORT, 'outbox_delivery is append-only'); END",
+  },
+  {
+    name: 'outbox_delivery_no_delete',
+    table: 'outbox_delivery',
+    sql: "CREATE TRIGGER outbox_delivery_no_delete BEFORE DELETE ON outbox_delivery BEGIN SELECT RAISE(ABORT, 'outbox_delivery is append-only'); END",
+  },
+  {
+    name: 'trusted_keys_no_delete',
+    table: 'trusted_keys',
+    sql: "CREATE TRIGGER trusted_keys_no_delete BEFORE DELETE ON trusted_keys BEGIN SELECT RAISE(ABORT, 'trusted keys are never deleted; revoke them'); END",
+  },
+  {
+    name: 'trusted_keys_revoke_only',
+    table: 'trusted_keys',
+    sql: "CREATE TRIGGER trusted_keys_revoke_only BEFORE UPDATE ON trusted_keys WHEN OLD.revoked_at IS NOT NULL OR NEW.revoked_at IS NULL OR NEW.key_id IS NOT OLD.key_id OR NEW.label IS NOT OLD.label OR NEW.algorithm IS NOT OLD.algorithm OR NEW.public_key_pem IS NOT OLD.public_key_pem OR NEW.agency_code IS NOT OLD.agency_code OR NEW.manufacturer IS NOT OLD.manufacturer OR NEW.added_at IS NOT OLD.added_at OR NEW.added_by IS NOT OLD.added_by BEGIN SELECT RAISE(ABORT, 'a trusted key can only be revoked, once'); END",
+  },
+];
+
+/**
  * The ordered migrations. Append only: never edit a migration that has shipped; add a new one.
  */
 export const migrations: readonly Migration[] = [
@@ -224,6 +283,61 @@ export const migrations: readonly Migration[] = [
         CREATE TRIGGER refusals_no_delete BEFORE DELETE ON refusals
           BEGIN SELECT RAISE(ABORT, 'refusals are append-only'); END;
       `);
+    },
+  },
+  {
+    version: 3,
+    name: 'audit signatures, append-only outbox carrying the audit head, bound manifest keys',
+    up: (db) => {
+      db.exec(`
+        -- Each entry's signature by the station audit key (key custody); NULL only for entries
+        -- written before this version (see docs/ledger.md, enrolling an audit key).
+        ALTER TABLE audit_log ADD COLUMN sig TEXT;
+
+        -- Delivery state lives beside the outbox, which becomes append-only: a record is
+        -- marked delivered by inserting one row here, once.
+        DROP INDEX outbox_pending;
+        CREATE TABLE outbox_delivery (
+          outbox_id INTEGER PRIMARY KEY REFERENCES outbox(id),
+          delivered_at TEXT NOT NULL
+        ) STRICT;
+        INSERT INTO outbox_delivery (outbox_id, delivered_at)
+          SELECT id, delivered_at FROM outbox WHERE delivered_at IS NOT NULL;
+        ALTER TABLE outbox DROP COLUMN delivered_at;
+        -- The audit head (seq, entry hash, signature) when the record was queued: the central
+        -- office holds the chain's anchor outside the station.
+        ALTER TABLE outbox ADD COLUMN audit_seq INTEGER;
+        ALTER TABLE outbox ADD COLUMN audit_hash TEXT;
+        ALTER TABLE outbox ADD COLUMN audit_sig TEXT;
+
+        -- Each manifest key is bound to the agency (and optionally the manufacturer) whose
+        -- manifests it may sign. Keys trusted before get the station's own agency: the only
+        -- one whose manifests the station ever imported.
+        CREATE TABLE trusted_keys_v3 (
+          key_id TEXT PRIMARY KEY,
+          label TEXT NOT NULL,
+          algorithm TEXT NOT NULL CHECK (algorithm IN ('Ed25519','ECDSA-P256-SHA256')),
+          public_key_pem TEXT NOT NULL,
+          agency_code TEXT NOT NULL,
+          manufacturer TEXT CHECK (manufacturer IS NULL OR length(manufacturer) BETWEEN 1 AND 200),
+          added_at TEXT NOT NULL,
+          added_by INTEGER NOT NULL REFERENCES users(id),
+          revoked_at TEXT
+        ) STRICT;
+        INSERT INTO trusted_keys_v3 (key_id, label, algorithm, public_key_pem, agency_code,
+            manufacturer, added_at, added_by, revoked_at)
+          SELECT key_id, label, algorithm, public_key_pem,
+            (SELECT agency_code FROM station WHERE id = 1), NULL, added_at, added_by, revoked_at
+          FROM trusted_keys;
+        DROP TABLE trusted_keys;
+        ALTER TABLE trusted_keys_v3 RENAME TO trusted_keys;
+
+        DROP TRIGGER audit_log_no_update;
+        DROP TRIGGER audit_log_no_delete;
+        DROP TRIGGER audit_head_no_delete;
+        DROP TRIGGER audit_head_forward_only;
+      `);
+      for (const t of PROTECTING_TRIGGERS_V3) db.exec(t.sql);
     },
   },
 ];

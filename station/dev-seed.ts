@@ -2,16 +2,20 @@
  * `station dev seed`: prepares a station database for a simulator scenario: identity, users,
  * agencies and chip profiles, development transport keys, a trusted central-office key,
  * signed manifests imported through the normal import path, allocation to this station, and
- * booklets reported lost or stolen. Development only: the keys live in a development key file,
- * which the station uses only when started with STATION_MODE=development.
+ * booklets reported lost or stolen. Development only: the keys live in a development key file
+ * (and the station audit key in a development audit key file beside it), which the station uses
+ * only when started with STATION_MODE=development.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import type { ScenarioSeed } from '../contracts/dev-seed.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { addAgency, addChipProfile } from './agencies.ts';
+import { flushAuditAnchor } from './audit.ts';
+import { preparePrivateDataDir } from './data-dir.ts';
 import { StationError } from './errors.ts';
 import { initStation, openStationDb, stationDbExists } from './identity.ts';
+import { createAuditKey } from './keys/audit-key.ts';
 import { createDevKeyFile } from './keys/dev-key-file.ts';
 import { isDevelopmentMode, writeKeyCustodyConfig } from './keys/open.ts';
 import { transition } from './lifecycle.ts';
@@ -67,7 +71,25 @@ export async function seedStation(
   if (!admin || !supervisor)
     throw new StationError('a seed needs an admin and a supervisor', 'invalid_input');
 
-  const db = openStationDb(dataDir);
+  preparePrivateDataDir(dataDir);
+  // Key custody first: the first audit entry (station.initialised) is signed with the station
+  // audit key, generated here next to the development key file.
+  await createDevKeyFile(
+    keyFile,
+    passphrase,
+    spec.transportMasters.map((m) => ({
+      agency: m.agency,
+      keyVersion: m.keyVersion,
+      key: Buffer.from(m.keyHex, 'hex'),
+    })),
+  );
+  writeKeyCustodyConfig(dataDir, {
+    kind: 'dev-file',
+    path: DEV_KEY_FILE,
+    passphraseEnv: DEV_PASSPHRASE_ENV,
+  });
+  createAuditKey(dataDir, spec.station.stationId, env);
+  const db = openStationDb(dataDir, env);
   try {
     const { admin: adminActor } = initStation(db, {
       stationId: spec.station.stationId,
@@ -114,20 +136,6 @@ export async function seedStation(
         reason: 'reported stolen in transit (scenario)',
       });
 
-    await createDevKeyFile(
-      keyFile,
-      passphrase,
-      spec.transportMasters.map((m) => ({
-        agency: m.agency,
-        keyVersion: m.keyVersion,
-        key: Buffer.from(m.keyHex, 'hex'),
-      })),
-    );
-    writeKeyCustodyConfig(dataDir, {
-      kind: 'dev-file',
-      path: DEV_KEY_FILE,
-      passphraseEnv: DEV_PASSPHRASE_ENV,
-    });
     return {
       dataDir,
       stationId: spec.station.stationId,
@@ -138,6 +146,7 @@ export async function seedStation(
       users: spec.users.map((u) => ({ username: u.username, role: u.role })),
     };
   } finally {
+    flushAuditAnchor(db);
     db.close();
   }
 }

@@ -1,10 +1,18 @@
 import { existsSync } from 'node:fs';
 import { openDatabase, stationDbPath, type Db } from '../db/open.ts';
-import { writeAudit } from './audit.ts';
+import {
+  AUDIT_KEY_ENROLLED,
+  auditHead,
+  flushAuditAnchor,
+  useAuditKey,
+  writeAudit,
+  type AuditEntry,
+} from './audit.ts';
+import { auditKeyId, openAuditKey, type AuditKey } from './keys/audit-key.ts';
 import { preparePrivateDataDir } from './data-dir.ts';
 import { InvalidInputError, NotInitializedError, StationError } from './errors.ts';
 import { defaultTimeZone, isTimeZone } from './time.ts';
-import { insertFirstAdmin, type Actor } from './users.ts';
+import { insertFirstAdmin, requireRole, type Actor } from './users.ts';
 import { checkAgencyCode } from './agencies.ts';
 
 export interface StationIdentity {
@@ -16,12 +24,21 @@ export interface StationIdentity {
 }
 
 /**
- * Opens (creating and migrating if needed) the station database of a data directory; the
- * directory is made (or checked to be) 0700 and the database files 0600 first.
+ * Opens (creating and migrating if needed) the station database of a data directory (the
+ * directory made or checked to be 0700, the database files 0600 first). Audit
+ * entries written through it are signed with the station audit key from the key custody
+ * configured in that directory, opened at the first entry (secrets from `env`).
  */
-export function openStationDb(dataDir: string): Db {
+export function openStationDb(dataDir: string, env: NodeJS.ProcessEnv = process.env): Db {
   preparePrivateDataDir(dataDir);
-  return openDatabase(stationDbPath(dataDir));
+  const db = openDatabase(stationDbPath(dataDir));
+  useAuditKey(db, () => {
+    const row = db.prepare('SELECT station_id FROM station WHERE id = 1').get() as
+      { station_id: string } | undefined;
+    if (!row) throw new NotInitializedError();
+    return openAuditKey(dataDir, row.station_id, env);
+  });
+  return db;
 }
 
 /** True if the data directory has a database file (initialised or not). */
@@ -112,4 +129,36 @@ export function initStation(
     return admin;
   })();
   return { identity: getStationIdentity(db), admin };
+}
+
+/**
+ * Starts signing the audit log of a station set up before audit keys: `key` (just generated in
+ * the station's key custody) signs an `audit.key_enrolled` entry that names the unsigned
+ * entries before it and the hash of the last one, so the chain vouches for them from then on.
+ * Refuses a station whose log is signed already.
+ */
+export function enrollAuditKey(db: Db, by: Actor, key: AuditKey): AuditEntry {
+  requireRole(by, ['admin'], 'enroll the station audit key');
+  const entry = db
+    .transaction(() => {
+      if (db.prepare('SELECT 1 FROM audit_log WHERE sig IS NOT NULL LIMIT 1').get())
+        throw new StationError(
+          'this station signs its audit log already: there is nothing to enroll',
+          'already_enrolled',
+        );
+      const head = auditHead(db);
+      useAuditKey(db, key);
+      return writeAudit(db, {
+        actor: by,
+        action: AUDIT_KEY_ENROLLED,
+        details: {
+          unsignedEntries: head.seq,
+          lastUnsignedHash: head.hash,
+          auditKeyId: auditKeyId(key.publicKey),
+        },
+      });
+    })
+    .immediate();
+  flushAuditAnchor(db);
+  return entry;
 }

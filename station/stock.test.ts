@@ -3,11 +3,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lookupBooklet } from './booklets.ts';
 import { isProfileAccepted } from './agencies.ts';
 import { signManifest } from './manifest.ts';
-import { pendingOutbox } from './outbox.ts';
+import { getOutboxRecord, markOutboxDelivered, pendingOutbox } from './outbox.ts';
+import { listAudit, verifyAudit } from './audit.ts';
 import {
   allocateStock,
   importManifest,
+  listTrustedKeys,
   ManifestRefusedError,
+  revokeKey,
+  trustKey,
   parseSerialSpec,
   serialGaps,
   type ManifestRefusalReason,
@@ -91,17 +95,70 @@ describe('importManifest', () => {
       appletVersion: '1',
       keyVersion: 1,
     });
-    const { text } = st.manifest({
+    // The Foreign Ministry's own manifest key, trusted for its agency only.
+    const rree = generateKeyPairSync('ed25519');
+    trustKey(
+      st.db,
+      admin,
+      rree.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      'RREE',
+      {
+        agency: 'PER-RREE',
+      },
+    );
+    const { body } = st.manifest({
       batchId: 'B-004',
       count: 3,
       agency: 'PER-RREE',
       chipProfile: 'RREE-1',
     });
     expectRefused(
-      text,
+      JSON.stringify(signManifest(body, rree.privateKey)),
       'wrong_agency',
       /coded for agency PER-RREE; this station belongs to PER-MIGRACIONES/,
     );
+  });
+
+  it('refuses a manifest signed by a trusted key not bound to its agency', () => {
+    const admin = st.users.admin;
+    addAgency(st.db, admin, 'PER-RREE', 'Ministerio de Relaciones Exteriores');
+    // The station trusts the Foreign Ministry's key for the Foreign Ministry's manifests only:
+    // that key cannot vouch for booklets of our agency.
+    const rree = generateKeyPairSync('ed25519');
+    const k = trustKey(
+      st.db,
+      admin,
+      rree.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      'RREE central office',
+      { agency: 'PER-RREE' },
+    );
+    const { body } = st.manifest({ batchId: 'B-004B', count: 3 });
+    expectRefused(
+      JSON.stringify(signManifest(body, rree.privateKey)),
+      'key_not_authorized',
+      new RegExp(
+        `key ${k.keyId} \\(RREE central office\\) may sign manifests of agency PER-RREE only; batch B-004B is for agency PER-MIGRACIONES from Test Booklet Works`,
+      ),
+    );
+  });
+
+  it('refuses a manifest from a manufacturer the key is not bound to', () => {
+    const maker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    trustKey(
+      st.db,
+      st.users.admin,
+      maker.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      'Other Works signing key',
+      { manufacturer: 'Other Works' },
+    );
+    const { body } = st.manifest({ batchId: 'B-004C', count: 2 });
+    expectRefused(
+      JSON.stringify(signManifest(body, maker.privateKey)),
+      'key_not_authorized',
+      /may sign manifests of agency PER-MIGRACIONES from Other Works only; batch B-004C is for agency PER-MIGRACIONES from Test Booklet Works/,
+    );
+    const own = signManifest({ ...body, manufacturer: 'Other Works' }, maker.privateKey);
+    expect(importManifest(st.db, st.users.supervisor, JSON.stringify(own)).booklets).toBe(2);
   });
 
   it('refuses a chip profile the agency does not accept', () => {
@@ -216,5 +273,72 @@ describe('allocation and serial specs', () => {
         ],
       },
     ]);
+  });
+});
+
+describe('trusted manifest keys are protected like the audit log', () => {
+  it('refuses to delete a key, undo a revocation or change key material', () => {
+    const [k] = listTrustedKeys(st.db);
+    expect(k).toMatchObject({ agency: TEST_AGENCY, manufacturer: null, revokedAt: null });
+    const id = k!.keyId;
+    expect(() => st.db.prepare('DELETE FROM trusted_keys WHERE key_id = ?').run(id)).toThrow(
+      /never deleted/,
+    );
+    expect(() =>
+      st.db.prepare("UPDATE trusted_keys SET agency_code = 'PER-RREE' WHERE key_id = ?").run(id),
+    ).toThrow(/can only be revoked, once/);
+    const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' });
+    expect(() =>
+      st.db.prepare('UPDATE trusted_keys SET public_key_pem = ? WHERE key_id = ?').run(other, id),
+    ).toThrow(/can only be revoked, once/);
+    revokeKey(st.db, st.users.admin, id);
+    expect(() =>
+      st.db.prepare('UPDATE trusted_keys SET revoked_at = NULL WHERE key_id = ?').run(id),
+    ).toThrow(/can only be revoked, once/);
+    expect(() =>
+      st.db.prepare("UPDATE trusted_keys SET revoked_at = '2000-01-01' WHERE key_id = ?").run(id),
+    ).toThrow(/can only be revoked, once/);
+    const { text } = st.manifest({ batchId: 'B-REV', count: 1 });
+    expectRefused(text, 'untrusted_key', /revoked on/);
+  });
+
+  it('audit verify names a trusted_keys trigger replaced by one that does nothing', () => {
+    st.db.exec(`DROP TRIGGER trusted_keys_revoke_only;
+      CREATE TRIGGER trusted_keys_revoke_only BEFORE UPDATE ON trusted_keys BEGIN SELECT 1; END;`);
+    expect(verifyAudit(st.db).problems).toEqual([
+      expect.objectContaining({
+        kind: 'protection_altered',
+        message: expect.stringMatching(
+          /^the trigger trusted_keys_revoke_only that protects trusted_keys was altered/,
+        ),
+      }),
+    ]);
+  });
+});
+
+describe('outbox', () => {
+  it('is append-only and carries the audit head of the moment it was queued', () => {
+    st.receive('B-OUT', 2);
+    const [rec] = pendingOutbox(st.db);
+    const entry = listAudit(st.db, { limit: 1000 }).find((e) => e.action === 'stock.imported')!;
+    expect(rec!.auditHead).toEqual({
+      seq: entry.seq,
+      hash: entry.hash,
+      signature: entry.signature,
+    });
+    expect(entry.signature).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    expect(() => st.db.prepare("UPDATE outbox SET payload = '{}'").run()).toThrow(/append-only/);
+    expect(() => st.db.prepare('DELETE FROM outbox').run()).toThrow(/append-only/);
+  });
+
+  it('marks delivery once, in its own append-only table', () => {
+    st.receive('B-DEL', 1);
+    const [rec] = pendingOutbox(st.db);
+    markOutboxDelivered(st.db, rec!.id, new Date('2026-02-01T00:00:00Z'));
+    markOutboxDelivered(st.db, rec!.id, new Date('2026-03-01T00:00:00Z'));
+    expect(pendingOutbox(st.db)).toEqual([]);
+    expect(getOutboxRecord(st.db, rec!.id)!.deliveredAt).toBe('2026-02-01T00:00:00.000Z');
+    expect(() => st.db.prepare('DELETE FROM outbox_delivery').run()).toThrow(/append-only/);
+    expect(() => markOutboxDelivered(st.db, 999_999)).toThrow(/no outbox record 999999/);
   });
 });

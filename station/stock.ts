@@ -1,7 +1,7 @@
 /** Stock: trusted manifest keys, manifest import, allocation and the serial-gap report. */
 import { createPublicKey } from 'node:crypto';
 import type { Db } from '../db/open.ts';
-import { isProfileAccepted } from './agencies.ts';
+import { checkAgencyCode, isProfileAccepted } from './agencies.ts';
 import { writeAudit } from './audit.ts';
 import { InvalidInputError, StationError } from './errors.ts';
 import { getStationIdentity } from './identity.ts';
@@ -23,13 +23,36 @@ export interface TrustedKey {
   label: string;
   algorithm: SignatureAlgorithm;
   publicKeyPem: string;
+  /** The agency whose manifests this key may sign. */
+  agency: string;
+  /** The manufacturer whose manifests it may sign; null: any manufacturer of that agency. */
+  manufacturer: string | null;
   addedAt: string;
   revokedAt: string | null;
 }
 
-/** An admin adds a public key (PEM) whose manifests this station accepts. */
-export function trustKey(db: Db, by: Actor, publicKeyPem: string, label: string): TrustedKey {
+/** What a trusted key may sign: manifests of one agency, optionally of one manufacturer. The
+ * agency defaults to the station's own. */
+export interface KeyBinding {
+  agency?: string;
+  manufacturer?: string;
+}
+
+/** An admin adds a public key (PEM) whose manifests this station accepts, bound to the agency
+ * (and optionally the manufacturer) whose manifests it may sign. */
+export function trustKey(
+  db: Db,
+  by: Actor,
+  publicKeyPem: string,
+  label: string,
+  binding: KeyBinding = {},
+): TrustedKey {
   requireRole(by, ['admin'], 'trust manifest keys');
+  const agency = binding.agency ?? getStationIdentity(db).agencyCode;
+  checkAgencyCode(agency);
+  const manufacturer = binding.manufacturer?.trim() ?? null;
+  if (manufacturer !== null && (manufacturer.length < 1 || manufacturer.length > 200))
+    throw new InvalidInputError('the manufacturer a key is bound to must be 1-200 characters');
   let key;
   try {
     key = createPublicKey(publicKeyPem);
@@ -58,16 +81,25 @@ export function trustKey(db: Db, by: Actor, publicKeyPem: string, label: string)
           : `key ${keyId} is trusted already`,
       );
     db.prepare(
-      `INSERT INTO trusted_keys (key_id, label, algorithm, public_key_pem, added_at, added_by)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    ).run(keyId, label.trim(), algorithm, pem, addedAt, by.id);
+      `INSERT INTO trusted_keys (key_id, label, algorithm, public_key_pem, agency_code,
+         manufacturer, added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(keyId, label.trim(), algorithm, pem, agency, manufacturer, addedAt, by.id);
     writeAudit(db, {
       actor: by,
       action: 'manifest_key.trusted',
-      details: { keyId, label: label.trim(), algorithm },
+      details: { keyId, label: label.trim(), algorithm, agency, manufacturer },
     });
   })();
-  return { keyId, label: label.trim(), algorithm, publicKeyPem: pem, addedAt, revokedAt: null };
+  return {
+    keyId,
+    label: label.trim(),
+    algorithm,
+    publicKeyPem: pem,
+    agency,
+    manufacturer,
+    addedAt,
+    revokedAt: null,
+  };
 }
 
 /** An admin stops trusting a key (for good). */
@@ -85,8 +117,9 @@ export function revokeKey(db: Db, by: Actor, keyId: string): void {
 export function listTrustedKeys(db: Db): TrustedKey[] {
   return db
     .prepare(
-      `SELECT key_id AS keyId, label, algorithm, public_key_pem AS publicKeyPem, added_at AS addedAt,
-              revoked_at AS revokedAt FROM trusted_keys ORDER BY added_at`,
+      `SELECT key_id AS keyId, label, algorithm, public_key_pem AS publicKeyPem,
+              agency_code AS agency, manufacturer, added_at AS addedAt, revoked_at AS revokedAt
+         FROM trusted_keys ORDER BY added_at`,
     )
     .all() as TrustedKey[];
 }
@@ -95,13 +128,15 @@ export type ManifestRefusalReason =
   | 'malformed'
   | 'untrusted_key'
   | 'bad_signature'
+  | 'key_not_authorized'
   | 'wrong_agency'
   | 'profile_not_accepted'
   | 'batch_known'
   | 'duplicate_in_manifest'
   | 'serial_known';
 
-/** A manifest the station refuses to import; nothing of it was written. */
+/** A manifest the station refuses to import; none of its booklets was written (the CLI audits
+ * the refusal as `stock.import_refused`). */
 export class ManifestRefusedError extends StationError {
   constructor(
     readonly reason: ManifestRefusalReason,
@@ -144,9 +179,19 @@ export function importManifest(db: Db, by: Actor, text: string, at = new Date())
     throw e;
   }
   const key = db
-    .prepare('SELECT public_key_pem, revoked_at, label FROM trusted_keys WHERE key_id = ?')
+    .prepare(
+      `SELECT public_key_pem, revoked_at, label, agency_code, manufacturer
+         FROM trusted_keys WHERE key_id = ?`,
+    )
     .get(m.signature.keyId) as
-    { public_key_pem: string; revoked_at: string | null; label: string } | undefined;
+    | {
+        public_key_pem: string;
+        revoked_at: string | null;
+        label: string;
+        agency_code: string;
+        manufacturer: string | null;
+      }
+    | undefined;
   if (!key)
     throw new ManifestRefusedError(
       'untrusted_key',
@@ -163,6 +208,16 @@ export function importManifest(db: Db, by: Actor, text: string, at = new Date())
       `the signature does not verify with trusted key ${m.signature.keyId} (${key.label}): the file was altered or signed by someone else`,
     );
   const b = m.body;
+  if (
+    b.agency !== key.agency_code ||
+    (key.manufacturer !== null && b.manufacturer !== key.manufacturer)
+  )
+    throw new ManifestRefusedError(
+      'key_not_authorized',
+      `key ${m.signature.keyId} (${key.label}) may sign manifests of agency ${key.agency_code}${
+        key.manufacturer === null ? '' : ` from ${key.manufacturer}`
+      } only; batch ${b.batchId} is for agency ${b.agency} from ${b.manufacturer}`,
+    );
   if (b.agency !== agencyCode)
     throw new ManifestRefusedError(
       'wrong_agency',

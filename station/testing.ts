@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Db } from '../db/open.ts';
 import { addChipProfile } from './agencies.ts';
+import { flushAuditAnchor } from './audit.ts';
 import { initStation, openStationDb } from './identity.ts';
+import { createMemoryAuditKey, rememberAuditKey, type AuditKey } from './keys/audit-key.ts';
 import { signManifest, type ManifestBody } from './manifest.ts';
 import { importManifest, trustKey } from './stock.ts';
 import { createUser, type Actor, type Role } from './users.ts';
@@ -48,6 +50,7 @@ export function createTestStation(
   opts: { timeZone?: string; signer?: 'Ed25519' | 'ECDSA' } = {},
 ): TestStation {
   const dataDir = mkdtempSync(join(tmpdir(), 'station-test-'));
+  useTestAuditKey(dataDir, TEST_STATION);
   const db = openStationDb(dataDir);
   const { admin } = initStation(db, {
     stationId: TEST_STATION,
@@ -125,10 +128,22 @@ export function createTestStation(
       return body.booklets.map((b) => b.serial);
     },
     close() {
-      db.close();
+      if (db.open) {
+        flushAuditAnchor(db);
+        db.close();
+      }
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Gives the station `stationId` in `dataDir` a fresh audit key held in this process's memory
+ * (its anchor file in `dataDir`), for tests and benchmarks that set up a station without key
+ * custody. A real station keeps its audit key in key custody (station/keys/audit-key.ts).
+ */
+export function useTestAuditKey(dataDir: string, stationId: string): AuditKey {
+  return rememberAuditKey(dataDir, createMemoryAuditKey(dataDir, stationId));
 }
 
 /** A digest of every row of every table: equal before and after means the database is unchanged. */

@@ -1,11 +1,15 @@
 import Database from 'better-sqlite3';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditEntryHash } from '../station/audit.ts';
 import { signManifest, type ManifestBody } from '../station/manifest.ts';
+import { forgetAuditKeys } from '../station/keys/audit-key.ts';
+import { PROTECTING_TRIGGERS_V3 } from '../db/migrations.ts';
 import { runCli } from './helpers/cli.ts';
+import { createSoftHsmToken, type SoftHsmToken } from './helpers/softhsm.ts';
 
 let dir: string;
 const PIN = 'cli-pin-1357';
@@ -40,8 +44,26 @@ function manifestFile(name: string, body: Partial<ManifestBody> = {}): string {
   return file;
 }
 
+let token: SoftHsmToken;
+const TOKEN_PIN_ENV = 'LEDGER_CLI_TOKEN_PIN';
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ledger-cli-'));
+  // Key custody comes first, as on a production station: a PKCS#11 token, where `station init`
+  // generates the station audit key that signs every audit entry.
+  token = createSoftHsmToken('ledger-cli');
+  process.env[TOKEN_PIN_ENV] = token.userPin;
+  const configured = await cli(
+    'keys',
+    'configure',
+    '--pkcs11-module',
+    token.module,
+    '--token',
+    token.label,
+    '--pin-env',
+    TOKEN_PIN_ENV,
+  );
+  expect(configured.code, configured.stderr).toBe(0);
   process.env.STATION_NEW_PIN = PIN;
   const init = await cli(
     'init',
@@ -56,6 +78,7 @@ beforeAll(async () => {
     '--json',
   );
   expect(init.code, init.stderr).toBe(0);
+  expect(JSON.parse(init.stdout).auditKeyId).toMatch(/^[0-9a-f]{64}$/);
   expect((await asUser('ana', 'users', 'add', 'sam', '--role', 'supervisor')).code).toBe(0);
   delete process.env.STATION_NEW_PIN;
   const pem = join(dir, 'signer.pem');
@@ -78,7 +101,12 @@ beforeAll(async () => {
   );
   expect(p.code, p.stderr).toBe(0);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  forgetAuditKeys();
+  delete process.env[TOKEN_PIN_ENV];
+  rmSync(dir, { recursive: true, force: true });
+  token?.cleanup();
+});
 
 describe('station CLI: stock and accountability', () => {
   it('refuses to initialise twice, and asks for a PIN it cannot prompt for', async () => {
@@ -149,14 +177,17 @@ describe('station CLI: stock and accountability', () => {
       manifestFile('m2.json', { batchId: 'CLI-B2', agency: 'PER-RREE' }),
     );
     expect(other.code).toBe(1);
-    expect(other.stderr).toMatch(/manifest refused \(wrong_agency\).*PER-RREE/);
+    // The central office key is bound to our agency: it cannot vouch for another agency's batch.
+    expect(other.stderr).toMatch(
+      /manifest refused \(key_not_authorized\): key [0-9a-f]{64} \(central office\) may sign manifests of agency PER-MIGRACIONES only; batch CLI-B2 is for agency PER-RREE/,
+    );
     const audit = JSON.parse((await cli('audit', 'list', '--json')).stdout) as {
       action: string;
       details: { reason?: string };
     }[];
     expect(audit.at(-1)).toMatchObject({
       action: 'stock.import_refused',
-      details: { reason: 'wrong_agency' },
+      details: { reason: 'key_not_authorized' },
     });
     const noBooklets = await cli('stock', 'list', '--batch', 'CLI-B2', '--json');
     expect(JSON.parse(noBooklets.stdout)).toEqual([]);
@@ -206,6 +237,113 @@ describe('station CLI: stock and accountability', () => {
 
     const gaps = await cli('report', 'gaps', '--json');
     expect(JSON.parse(gaps.stdout)[0].runs[0]).toMatchObject({ present: 20, missing: 0 });
+  });
+
+  it('audit verify names the three attacks of an attacker holding the database file', async () => {
+    const file = join(dir, 'station.sqlite');
+    const copy = join(dir, 'untouched.sqlite');
+    const raw0 = new Database(file);
+    raw0.exec(`VACUUM INTO '${copy}'`);
+    raw0.close();
+    // A new process: the audit key and the anchor come from the token, not the database.
+    forgetAuditKeys();
+    const clean = await cli('audit', 'verify');
+    expect(clean.code, clean.stdout).toBe(0);
+    expect(clean.stdout).toMatch(/^audit log intact: \d+ entries, signed; anchored at entry #\d+$/);
+    const attack = async (sql: (raw: Database.Database) => void): Promise<string> => {
+      copyFileSync(copy, file);
+      rmSync(`${file}-wal`, { force: true });
+      rmSync(`${file}-shm`, { force: true });
+      const raw = new Database(file);
+      try {
+        sql(raw);
+      } finally {
+        raw.close();
+      }
+      forgetAuditKeys();
+      const r = await cli('audit', 'verify');
+      expect(r.code).toBe(1);
+      return r.stdout;
+    };
+    const headOf = (raw: Database.Database) =>
+      raw.prepare('SELECT seq, hash FROM audit_head').get() as { seq: number; hash: string };
+
+    // (a) a forged entry appended, the head moved one step as the trigger allows.
+    const forged = await attack((raw) => {
+      const head = headOf(raw);
+      const e = {
+        seq: head.seq + 1,
+        at: '2026-05-02T10:00:00.000Z',
+        actor: 'sam',
+        stationId: 'LIM-AIR-01',
+        action: 'stock.marked_voided',
+        details: '{}',
+        prevHash: head.hash,
+      };
+      const hash = auditEntryHash(e);
+      raw
+        .prepare('INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)')
+        .run(e.seq, e.at, e.actor, e.stationId, e.action, e.details, e.prevHash, hash);
+      raw.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(e.seq, hash);
+    });
+    expect(forged).toMatch(
+      /^ {2}entry #\d+ \(stock.marked_voided by sam at 2026-05-02T10:00:00.000Z\) is not signed by the station audit key/m,
+    );
+
+    // (b) the protecting triggers replaced by do-nothing triggers of the same names.
+    const replaced = await attack((raw) => {
+      for (const t of PROTECTING_TRIGGERS_V3.filter((t) => t.table.startsWith('audit')))
+        raw.exec(
+          `DROP TRIGGER ${t.name}; CREATE TRIGGER ${t.name} BEFORE UPDATE ON ${t.table} BEGIN SELECT 1; END`,
+        );
+    });
+    for (const name of [
+      'audit_log_no_update',
+      'audit_log_no_delete',
+      'audit_head_no_delete',
+      'audit_head_forward_only',
+    ])
+      expect(replaced).toContain(`the trigger ${name} that protects`);
+    expect(replaced).toMatch(/audit_log_no_delete that protects audit_log was altered/);
+
+    // (c) the last entries deleted and the head moved back, the triggers put back as they were.
+    const cut = await attack((raw) => {
+      const head = headOf(raw);
+      raw.exec('DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_head_forward_only');
+      raw.prepare('DELETE FROM audit_log WHERE seq > ?').run(head.seq - 3);
+      const back = raw
+        .prepare('SELECT hash FROM audit_log WHERE seq = ?')
+        .pluck()
+        .get(head.seq - 3);
+      raw.prepare('UPDATE audit_head SET seq = ?, hash = ?').run(head.seq - 3, back);
+      for (const t of PROTECTING_TRIGGERS_V3)
+        if (!raw.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(t.name)) raw.exec(t.sql);
+    });
+    expect(cut).toMatch(
+      /^audit log TAMPERED: 1 problem\(s\) in \d+ entries\n {2}the chain was truncated: the anchor says entry #(\d+) exists, the database ends at #\d+$/,
+    );
+
+    copyFileSync(copy, file);
+    rmSync(`${file}-wal`, { force: true });
+    rmSync(`${file}-shm`, { force: true });
+    forgetAuditKeys();
+    expect((await cli('audit', 'verify')).code).toBe(0);
+  });
+
+  it('refuses audit verify without the key custody secret, naming it', async () => {
+    forgetAuditKeys();
+    delete process.env[TOKEN_PIN_ENV];
+    try {
+      const r = await cli('audit', 'verify');
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(
+        `the signatures and the anchor were not checked: the PIN of token 'ledger-cli' is missing: set the environment variable ${TOKEN_PIN_ENV}`,
+      );
+    } finally {
+      process.env[TOKEN_PIN_ENV] = token.userPin;
+    }
+    const pub = await cli('audit', 'public-key');
+    expect(pub.stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
   });
 
   it('verifies the audit log and names a tampered entry', async () => {

@@ -12,6 +12,7 @@ import { saveDeviceChoice } from '../drivers/open.ts';
 import { loadScenario, startSimulator } from '../simulator/index.ts';
 import { DEV_PIN } from '../simulator/seed.ts';
 import { initStation, openStationDb } from '../station/identity.ts';
+import { useTestAuditKey } from '../station/testing.ts';
 import { runCli } from './helpers/cli.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -214,6 +215,7 @@ describe('station start with no device configured', () => {
 describe('station start never puts a real station on the simulator', () => {
   it('refuses an initialised station that is not a development station', async () => {
     const dataDir = join(tmp, 'production');
+    useTestAuditKey(dataDir, 'LIM-AIR-07');
     const db = openStationDb(dataDir);
     try {
       initStation(db, {

@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 import { LATEST_SCHEMA_VERSION, schemaVersion } from '../../db/open.ts';
-import { getStationIdentity, initStation } from '../../station/identity.ts';
+import { checkStationId, getStationIdentity, initStation } from '../../station/identity.ts';
+import {
+  auditKeyId as auditKeyIdOf,
+  createAuditKey,
+  openAuditKey,
+  type AuditKey,
+} from '../../station/keys/audit-key.ts';
+import { KeyCustodyError } from '../../station/keys/errors.ts';
+import { CliError } from '../errors.ts';
 import type { CliContext } from '../context.ts';
 import { readNewPin, withStationDb } from './users.ts';
 
@@ -27,6 +35,22 @@ export function register(program: Command, ctx: CliContext): void {
       }) =>
         withStationDb(ctx, async (db) => {
           const secret = await readNewPin(opts.admin);
+          if (db.prepare('SELECT 1 FROM station WHERE id = 1').get())
+            throw new CliError(
+              `this station is initialised already (${getStationIdentity(db).stationId})`,
+            );
+          checkStationId(opts.stationId);
+          // The station audit key signs every audit entry from the first one on: it is
+          // generated in the configured key custody before the station is written (an init
+          // retried after a failure finds the key it generated).
+          let auditKey;
+          try {
+            auditKey = stationAuditKey(ctx.dataDir(), opts.stationId);
+          } catch (e) {
+            if (e instanceof KeyCustodyError)
+              throw new CliError(`${e.message} (key custody comes before 'station init')`);
+            throw e;
+          }
           const { identity, admin } = initStation(db, {
             stationId: opts.stationId,
             agencyCode: opts.agency,
@@ -35,11 +59,17 @@ export function register(program: Command, ctx: CliContext): void {
             adminSecret: secret,
             timeZone: opts.timeZone,
           });
-          if (opts.json) ctx.out(JSON.stringify({ ...identity, admin: admin.username }));
-          else
+          const auditKeyId = auditKeyIdOf(auditKey.publicKey);
+          if (opts.json)
+            ctx.out(JSON.stringify({ ...identity, admin: admin.username, auditKeyId }));
+          else {
             ctx.out(
               `station ${identity.stationId} of ${identity.agencyCode} initialised (time zone ${identity.timeZone}); admin ${admin.username}`,
             );
+            ctx.out(
+              `audit key ${auditKeyId} (${auditKey.kind}): give the central office its public key ('station audit public-key')`,
+            );
+          }
         }),
     );
 
@@ -62,4 +92,16 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.out(`schema:    ${info.schemaVersion}`);
       }),
     );
+}
+
+/** The audit key of a station being initialised: the one custody holds for it already (an
+ * init retried), else a new one. */
+function stationAuditKey(dataDir: string, stationId: string): AuditKey {
+  try {
+    return openAuditKey(dataDir, stationId);
+  } catch (e) {
+    if (e instanceof KeyCustodyError && e.code === 'AUDIT_KEY_MISSING')
+      return createAuditKey(dataDir, stationId);
+    throw e;
+  }
 }

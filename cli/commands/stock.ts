@@ -51,17 +51,37 @@ export function register(program: Command, ctx: CliContext): void {
     .command('add <pem-file>')
     .description('trust a manifest-signing public key (Ed25519 or ECDSA P-256, PEM) (admin)')
     .requiredOption('--label <text>', 'who signs with it, e.g. "central office 2026"')
+    .option(
+      '--agency <code>',
+      "the agency whose manifests it may sign (default: the station's own)",
+    )
+    .option('--manufacturer <name>', 'the only manufacturer whose manifests it may sign')
     .option('--user <name>', 'the admin doing it (PIN from STATION_PIN or a prompt)')
     .option('--json', 'machine-readable output')
-    .action((file: string, opts: { label: string; user?: string; json?: boolean }) =>
-      withStationDb(ctx, async (db) => {
-        const pem = readText(file, 'key file');
-        const admin = await login(db, opts.user, ['admin'], 'trust manifest keys');
-        const k = trustKey(db, admin, pem, opts.label);
-        ctx.out(
-          opts.json ? JSON.stringify(k) : `trusted ${k.algorithm} key ${k.keyId} (${k.label})`,
-        );
-      }),
+    .action(
+      (
+        file: string,
+        opts: {
+          label: string;
+          agency?: string;
+          manufacturer?: string;
+          user?: string;
+          json?: boolean;
+        },
+      ) =>
+        withStationDb(ctx, async (db) => {
+          const pem = readText(file, 'key file');
+          const admin = await login(db, opts.user, ['admin'], 'trust manifest keys');
+          const k = trustKey(db, admin, pem, opts.label, {
+            ...(opts.agency !== undefined ? { agency: opts.agency } : {}),
+            ...(opts.manufacturer !== undefined ? { manufacturer: opts.manufacturer } : {}),
+          });
+          ctx.out(
+            opts.json
+              ? JSON.stringify(k)
+              : `trusted ${k.algorithm} key ${k.keyId} (${k.label}) for manifests of ${k.agency}${k.manufacturer === null ? '' : ` from ${k.manufacturer}`}`,
+          );
+        }),
     );
   trust
     .command('list')
@@ -73,7 +93,7 @@ export function register(program: Command, ctx: CliContext): void {
         if (opts.json) return ctx.out(JSON.stringify(keys));
         for (const k of keys)
           ctx.out(
-            `${k.keyId} ${k.algorithm} ${k.label}${k.revokedAt ? ` [revoked ${k.revokedAt}]` : ''}`,
+            `${k.keyId} ${k.algorithm} ${k.label} (signs ${k.agency}${k.manufacturer === null ? '' : ` from ${k.manufacturer}`})${k.revokedAt ? ` [revoked ${k.revokedAt}]` : ''}`,
           );
       }),
     );

@@ -16,7 +16,9 @@ export type KeyCustodyErrorCode =
   | 'PIN_REFUSED'
   | 'TOKEN_ERROR'
   | 'CONFIG_INVALID'
-  | 'CLOSED';
+  | 'CLOSED'
+  | 'AUDIT_KEY_MISSING'
+  | 'ANCHOR_INVALID';
 
 export class KeyCustodyError extends Error {
   constructor(

@@ -71,8 +71,8 @@ function tokenError(what: string, e: unknown): KeyCustodyError {
   return new KeyCustodyError('TOKEN_ERROR', `${what}: ${(e as Error).message}`);
 }
 
-/** Opens a logged-in session on the token labelled `target.token`. */
-function openSession(target: Pkcs11Target, readWrite: boolean): graphene.Session {
+/** Opens a logged-in session on the token labelled `target.token` (also used by audit-key.ts). */
+export function openSession(target: Pkcs11Target, readWrite: boolean): graphene.Session {
   if (typeof target.pin !== 'string' || target.pin.length === 0) {
     throw new KeyCustodyError('SECRET_MISSING', `no PIN given for token '${target.token}'`);
   }
@@ -129,7 +129,7 @@ function openSession(target: Pkcs11Target, readWrite: boolean): graphene.Session
   }
 }
 
-function closeSession(target: Pkcs11Target, session: graphene.Session): void {
+export function closeSession(target: Pkcs11Target, session: graphene.Session): void {
   try {
     session.close();
   } finally {
