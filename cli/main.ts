@@ -27,6 +27,12 @@ export async function buildProgram(io?: {
     });
   }
   const ctx = makeContext(program, io);
+  // The lock's holder record names the command (its path only: no option values).
+  program.hook('preAction', (_root, action) => {
+    const names: string[] = [];
+    for (let c: Command | null = action; c; c = c.parent) names.unshift(c.name());
+    ctx.setCommandName(names.join(' '));
+  });
   const files = readdirSync(commandsDir)
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
     .sort();
@@ -56,10 +62,11 @@ export async function main(
   io?: { out?: (line: string) => void; err?: (line: string) => void },
 ): Promise<number> {
   const err = io?.err ?? ((line: string) => process.stderr.write(line + '\n'));
+  let built: { program: Command; ctx: CliContext } | undefined;
   try {
-    const { program, ctx } = await buildProgram(io);
-    await program.parseAsync(argv);
-    return ctx.exitCode();
+    built = await buildProgram(io);
+    await built.program.parseAsync(argv);
+    return built.ctx.exitCode();
   } catch (e) {
     if (e instanceof CommanderError) {
       return e.exitCode;
@@ -72,5 +79,7 @@ export async function main(
     err(`station: ${message}`);
     if (process.env.STATION_DEBUG) console.error(e);
     return 1;
+  } finally {
+    built?.ctx.releaseStation();
   }
 }

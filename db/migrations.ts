@@ -226,6 +226,15 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    name: 'intake jobs record the station process (lock session) that ran them',
+    up: (db) => {
+      // Recovery settles only the unfinished jobs of a process that is gone: the session id
+      // of the data-directory lock (station/station-lock.ts) the job was started under.
+      db.exec(`ALTER TABLE intake_jobs ADD COLUMN owner TEXT`);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

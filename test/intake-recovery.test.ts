@@ -12,12 +12,12 @@ import { verifyAudit } from '../station/audit.ts';
 import {
   IntakeDeviceError,
   intakeNextBooklet,
-  recoverIntakeJobs,
   requireClearance,
   ClearanceError,
   type IntakeOptions,
 } from '../station/intake/intake.ts';
 import { getJob, jobJournal, journalStep, startJob } from '../station/intake/journal.ts';
+import { recoverIntakeJobs } from '../station/intake/recovery.ts';
 import type { TransportKeyCustody } from '../station/keys/custody.ts';
 import { openStationCustody } from '../station/keys/station-custody.ts';
 import { pendingOutbox } from '../station/outbox.ts';
@@ -180,7 +180,15 @@ describe('recovery after a restart', () => {
     expect(accepted).toEqual([{ id: expect.any(Number), printed_serial: 'PA0100008' }]);
     const auditBefore = db.prepare('SELECT count(*) FROM audit_log').pluck().get() as number;
 
-    expect(recoverIntakeJobs(db, supervisor)).toEqual({ interrupted: 1, released: 1 });
+    // This process's own jobs are never recovered: only a new session (a restart) settles them.
+    expect(recoverIntakeJobs(db, station.lock, supervisor)).toMatchObject({
+      interrupted: 0,
+      released: 0,
+    });
+    expect(recoverIntakeJobs(db, station.restart(), supervisor)).toMatchObject({
+      interrupted: 1,
+      released: 1,
+    });
 
     expect(getJob(db, running)).toMatchObject({
       status: 'interrupted',
@@ -194,11 +202,22 @@ describe('recovery after a restart', () => {
       .prepare(`SELECT action, details FROM audit_log ORDER BY seq DESC LIMIT 1`)
       .get() as { action: string; details: string };
     expect(audit.action).toBe('intake.recovered');
-    expect(JSON.parse(audit.details)).toEqual({ interrupted: 1, released: 1 });
+    expect(JSON.parse(audit.details)).toEqual({
+      interrupted: 1,
+      released: 1,
+      jobs: [
+        { jobId: accepted[0]!.id, was: 'accepted', now: 'released' },
+        { jobId: running, was: 'running', now: 'interrupted' },
+      ],
+    });
     const auditAfter = db.prepare('SELECT count(*) FROM audit_log').pluck().get() as number;
     expect(auditAfter).toBeGreaterThan(auditBefore);
     // A second recovery finds nothing to do and writes nothing.
-    expect(recoverIntakeJobs(db, supervisor)).toEqual({ interrupted: 0, released: 0 });
+    expect(recoverIntakeJobs(db, station.restart(), supervisor)).toEqual({
+      interrupted: 0,
+      released: 0,
+      jobs: [],
+    });
     expect(db.prepare('SELECT count(*) FROM audit_log').pluck().get()).toBe(auditAfter);
     expect(pendingOutbox(db, 1000).filter((o) => o.kind === 'intake.refusal')).toEqual([]);
     expect(verifyAudit(db).ok).toBe(true);
@@ -209,7 +228,7 @@ describe('recovery after a restart', () => {
     const o = await intakeNextBooklet(opts);
     if (o.decision !== 'accepted') throw new Error(`expected acceptance, got ${o.reason}`);
     expect(requireClearance(station.db, o.clearance)).toBe(o.clearance);
-    recoverIntakeJobs(station.db, station.actor('supervisor'));
+    recoverIntakeJobs(station.db, station.restart(), station.actor('supervisor'));
     expect(() => requireClearance(station.db, o.clearance)).toThrow(ClearanceError);
     expect(lookupBooklet(station.db, 'PA0100009')!.state).toBe('allocated');
   });

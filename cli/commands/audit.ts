@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { listAudit, verifyAudit } from '../../station/audit.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
-import { withStationDb } from './users.ts';
+import { readStationDb } from './users.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   const audit = program.command('audit').description('the hash-chained audit log');
@@ -14,7 +14,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const v = verifyAudit(db);
         if (!v.ok) ctx.setExitCode(1);
         if (opts.json) return ctx.out(JSON.stringify(v));
@@ -33,7 +33,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'machine-readable output')
     .action((opts: { after: string; limit: string; json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         if (!/^\d+$/.test(opts.after) || !/^\d+$/.test(opts.limit))
           throw new CliError('--after and --limit take whole numbers');
         const list = listAudit(db, { afterSeq: Number(opts.after), limit: Number(opts.limit) });

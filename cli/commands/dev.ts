@@ -19,6 +19,7 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption('--scenario <name>', `one of: ${scenarioNames().join(', ')}`)
     .option('--json', 'machine-readable output')
     .action(async (opts: { scenario: string; json?: boolean }) => {
+      ctx.lockStation();
       let spec: SeedSpec;
       try {
         const scenario = await loadScenario(opts.scenario);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { LATEST_SCHEMA_VERSION, schemaVersion } from '../../db/open.ts';
 import { getStationIdentity, initStation } from '../../station/identity.ts';
 import type { CliContext } from '../context.ts';
-import { readNewPin, withStationDb } from './users.ts';
+import { readNewPin, readStationDb, withStationDb } from './users.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -48,7 +48,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description("show this station's id, agency, time zone and database version")
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const id = getStationIdentity(db);
         const info = {
           ...id,
