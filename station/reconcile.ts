@@ -407,7 +407,7 @@ function unsettledIntake(db: Db, date: string, stationId?: string): Discrepancy[
   );
   const laterMoves = db.prepare(
     `SELECT e.day FROM booklet_events e JOIN booklets b ON b.id = e.booklet_id
-     WHERE b.serial = ? AND e.at >= ?`,
+     WHERE b.serial = ? AND e.at > ?`,
   );
   const out: Discrepancy[] = [];
   for (const j of ended) {
