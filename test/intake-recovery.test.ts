@@ -5,6 +5,9 @@
  * crash, recoverIntakeJobs turns a `running` job into `interrupted` and gives the booklet of an
  * `accepted` one back to the station's stock.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceError, Status } from '../drivers/protocol.ts';
 import { lookupBooklet } from '../station/booklets.ts';
@@ -16,8 +19,19 @@ import {
   ClearanceError,
   type IntakeOptions,
 } from '../station/intake/intake.ts';
-import { getJob, jobJournal, journalStep, startJob } from '../station/intake/journal.ts';
-import { recoverIntakeJobs } from '../station/intake/recovery.ts';
+import {
+  getJob,
+  jobJournal,
+  journalStep,
+  startJob,
+  StationNotLockedError,
+} from '../station/intake/journal.ts';
+import {
+  recoverAsSupervisor,
+  recoverIntakeJobs,
+  RecoveryLockError,
+} from '../station/intake/recovery.ts';
+import { acquireStationLock } from '../station/station-lock.ts';
 import type { TransportKeyCustody } from '../station/keys/custody.ts';
 import { openStationCustody } from '../station/keys/station-custody.ts';
 import { pendingOutbox } from '../station/outbox.ts';
@@ -231,6 +245,41 @@ describe('recovery after a restart', () => {
     recoverIntakeJobs(station.db, station.restart(), station.actor('supervisor'));
     expect(() => requireClearance(station.db, o.clearance)).toThrow(ClearanceError);
     expect(lookupBooklet(station.db, 'PA0100009')!.state).toBe('allocated');
+  });
+});
+
+describe('recovery and intake need the data directory lock', () => {
+  it('recovery refuses a released lock or the lock of another directory', async () => {
+    const { db } = station;
+    const supervisor = station.actor('supervisor');
+    const old = station.lock;
+    station.restart();
+    expect(() => recoverIntakeJobs(db, old, supervisor)).toThrow(RecoveryLockError);
+    const elsewhere = mkdtempSync(join(tmpdir(), 'other-station-'));
+    const other = acquireStationLock(elsewhere, { command: 'test' });
+    try {
+      expect(() => recoverIntakeJobs(db, other, supervisor)).toThrow(
+        /needs the lock of its own data directory/,
+      );
+    } finally {
+      other.release();
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+    // Operators recover at the start of their intake; `station recover` is for supervisors.
+    expect(() => recoverAsSupervisor(db, station.lock, station.actor('operator'))).toThrow(
+      /may not run recovery/,
+    );
+  });
+
+  it('intake does not start a job without the lock', async () => {
+    const opts = await start('PA0100010');
+    station.lock.release();
+    try {
+      await expect(intakeNextBooklet(opts)).rejects.toThrow(StationNotLockedError);
+      expect(sim!.hopper).toHaveLength(1);
+    } finally {
+      station.restart();
+    }
   });
 });
 
