@@ -55,19 +55,53 @@ export class StationLockedError extends StationError {
   }
 }
 
-/** A held data-directory lock. */
+/** A held data-directory lock (one share of this process's hold on it). */
 export interface StationLock {
   /** The data directory, resolved (symbolic links followed). */
   readonly dataDir: string;
   readonly holder: LockHolder;
   /** False once released. */
   readonly held: boolean;
-  /** Gives the directory up (also happens when the process ends). */
+  /** Gives this share up; the directory is free once every share is (or the process ends). */
   release(): void;
 }
 
-/** Locks this process holds, by resolved data directory. */
-const heldLocks = new Map<string, StationLock>();
+/**
+ * This process's hold on a data directory. The lock belongs to the process: taking it again
+ * in the same process (a command run in-process by a test, or by the desktop app beside its
+ * own console) adds a share with the same session instead of refusing the process itself.
+ */
+interface Hold {
+  db: SqliteDb;
+  holder: LockHolder;
+  shares: number;
+}
+
+/** The data directories this process holds, by resolved path. */
+const holds = new Map<string, Hold>();
+
+function share(dir: string, hold: Hold): StationLock {
+  hold.shares++;
+  let held = true;
+  return {
+    dataDir: dir,
+    holder: hold.holder,
+    get held() {
+      return held;
+    },
+    release: () => {
+      if (!held) return;
+      held = false;
+      if (--hold.shares > 0) return;
+      holds.delete(dir);
+      try {
+        if (hold.db.inTransaction) hold.db.exec('ROLLBACK');
+      } finally {
+        hold.db.close();
+      }
+    },
+  };
+}
 
 const canonical = (dir: string): string => realpathSync(resolve(dir));
 
@@ -134,6 +168,8 @@ function currentUser(): string {
 export function acquireStationLock(dataDir: string, opts: { command: string }): StationLock {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const dir = canonical(dataDir);
+  const mine = holds.get(dir);
+  if (mine) return share(dir, mine);
   const file = join(dir, STATION_LOCK_FILE);
   const db = new Database(file);
   const refuse = (): never => {
@@ -185,26 +221,9 @@ export function acquireStationLock(dataDir: string, opts: { command: string }): 
     // Between COMMIT and this BEGIN another process may take the lock: then it is the holder,
     // and this process is refused like any other.
     if (!tryBegin()) refuse();
-    let held = true;
-    const lock: StationLock = {
-      dataDir: dir,
-      holder,
-      get held() {
-        return held;
-      },
-      release: () => {
-        if (!held) return;
-        held = false;
-        heldLocks.delete(dir);
-        try {
-          if (db.inTransaction) db.exec('ROLLBACK');
-        } finally {
-          db.close();
-        }
-      },
-    };
-    heldLocks.set(dir, lock);
-    return lock;
+    const hold: Hold = { db, holder, shares: 0 };
+    holds.set(dir, hold);
+    return share(dir, hold);
   } catch (e) {
     if (db.open) {
       if (db.inTransaction) db.exec('ROLLBACK');
@@ -214,24 +233,23 @@ export function acquireStationLock(dataDir: string, opts: { command: string }): 
   }
 }
 
-/** The lock this process holds on a data directory, if any. */
-export function heldStationLock(dataDir: string): StationLock | undefined {
+/** Who holds a data directory if this process does (its session), else undefined. */
+export function heldStationLock(dataDir: string): LockHolder | undefined {
   let dir: string;
   try {
     dir = canonical(dataDir);
   } catch {
     return undefined;
   }
-  const lock = heldLocks.get(dir);
-  return lock?.held ? lock : undefined;
+  return holds.get(dir)?.holder;
 }
 
 /**
- * The lock this process holds on the data directory of a station database file, if any
- * (undefined for an in-memory database, which no other process can open).
+ * This process's hold on the data directory of a station database file, if any (undefined
+ * for an in-memory database, which no other process can open).
  */
-export function heldLockOfDatabase(dbFile: string): StationLock | undefined {
-  if (dbFile === '' || dbFile === ':memory:') return undefined;
+export function heldLockOfDatabase(dbFile: string): LockHolder | undefined {
+  if (!isFileDatabase(dbFile)) return undefined;
   return heldStationLock(dirname(dbFile));
 }
 

@@ -93,7 +93,7 @@ export function startJob(
       `INSERT INTO intake_jobs (job_kind, station_id, actor_id, started_at, status, owner)
        VALUES (?, ?, ?, ?, 'running', ?)`,
     )
-    .run(job.kind, job.stationId, job.actorId, job.at.toISOString(), lock?.holder.session ?? null);
+    .run(job.kind, job.stationId, job.actorId, job.at.toISOString(), lock?.session ?? null);
   return Number(r.lastInsertRowid);
 }
 
