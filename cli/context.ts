@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { resolveDataDir } from '../station/data-dir.ts';
 import { safeForTerminal } from './terminal-text.ts';
+import { acquireStationLock, type StationLock } from '../station/station-lock.ts';
 
 /** What every subcommand may ask of the running CLI. */
 export interface CliContext {
@@ -15,6 +16,17 @@ export interface CliContext {
   /** Sets the exit code the CLI returns once the command has finished (e.g. a failed verification). */
   setExitCode(code: number): void;
   exitCode(): number;
+  /**
+   * Takes the data directory for this process (station/station-lock.ts), once; later calls
+   * return the same lock. Every command that writes to the station, or opens a device, calls
+   * it first, before opening anything: a second station process is refused there, with a
+   * message naming the holder. Released when the command ends (or the process does).
+   */
+  lockStation(): StationLock;
+  /** Names the running command for the lock's holder record (main.ts sets it). */
+  setCommandName(name: string): void;
+  /** Releases the lock if this command took it. */
+  releaseStation(): void;
 }
 
 export function makeContext(
@@ -24,12 +36,26 @@ export function makeContext(
   let code = 0;
   const out = io?.out ?? ((line: string) => process.stdout.write(line + '\n'));
   const err = io?.err ?? ((line: string) => process.stderr.write(line + '\n'));
+  let lock: StationLock | undefined;
+  let commandName = 'station';
+  const dataDir = (): string => resolveDataDir(program.opts<{ dataDir?: string }>().dataDir);
   return {
     setExitCode: (c) => {
       code = c;
     },
     exitCode: () => code,
-    dataDir: () => resolveDataDir(program.opts<{ dataDir?: string }>().dataDir),
+    dataDir,
+    lockStation: () => {
+      if (!lock?.held) lock = acquireStationLock(dataDir(), { command: commandName });
+      return lock;
+    },
+    setCommandName: (name) => {
+      commandName = name;
+    },
+    releaseStation: () => {
+      lock?.release();
+      lock = undefined;
+    },
     out: (line) => out(safeForTerminal(line)),
     err: (line) => err(safeForTerminal(line)),
   };

@@ -28,6 +28,12 @@ export async function buildProgram(io?: {
     });
   }
   const ctx = makeContext(program, io);
+  // The lock's holder record names the command (its path only: no option values).
+  program.hook('preAction', (_root, action) => {
+    const names: string[] = [];
+    for (let c: Command | null = action; c; c = c.parent) names.unshift(c.name());
+    ctx.setCommandName(names.join(' '));
+  });
   const files = readdirSync(commandsDir)
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
     .sort();
@@ -59,10 +65,11 @@ export async function main(
   const write = io?.err ?? ((line: string) => process.stderr.write(line + '\n'));
   // Error messages quote input (file names, fields): escaped like every other line.
   const err = (line: string): void => write(safeForTerminal(line));
+  let built: { program: Command; ctx: CliContext } | undefined;
   try {
-    const { program, ctx } = await buildProgram(io);
-    await program.parseAsync(argv);
-    return ctx.exitCode();
+    built = await buildProgram(io);
+    await built.program.parseAsync(argv);
+    return built.ctx.exitCode();
   } catch (e) {
     if (e instanceof CommanderError) {
       return e.exitCode;
@@ -75,5 +82,7 @@ export async function main(
     err(`station: ${message}`);
     if (process.env.STATION_DEBUG) console.error(e);
     return 1;
+  } finally {
+    built?.ctx.releaseStation();
   }
 }

@@ -340,6 +340,15 @@ export const migrations: readonly Migration[] = [
       for (const t of PROTECTING_TRIGGERS_V3) db.exec(t.sql);
     },
   },
+  {
+    version: 4,
+    name: 'intake jobs record the station process (lock session) that ran them',
+    up: (db) => {
+      // Recovery settles only the unfinished jobs of a process that is gone: the session id
+      // of the data-directory lock (station/station-lock.ts) the job was started under.
+      db.exec(`ALTER TABLE intake_jobs ADD COLUMN owner TEXT`);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

@@ -110,7 +110,8 @@ export function schemaVersion(db: Db): number {
 /**
  * Opens (creating if needed) a station database: WAL, synchronous=FULL, foreign keys on,
  * pending migrations applied each in its own transaction together with its version bump.
- * Refuses a database whose schema is newer than this code knows.
+ * Refuses a database whose schema is newer than this code knows. Every transaction made on
+ * the handle is immediate (see immediateTransactions).
  */
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   try {
@@ -136,6 +137,7 @@ function openDatabaseUnexplained(file: string, opts: OpenOptions): Db {
     readonly: opts.readonly ?? false,
     fileMustExist: opts.readonly === true,
   });
+  immediateTransactions(db);
   try {
     const found = schemaVersion(db);
     if (found > list.length) throw new DatabaseTooNewError(file, found, list.length);
@@ -169,6 +171,9 @@ export function migrateDatabase(db: Db, list: readonly Migration[] = migrations)
   checkMigrationOrder(list);
   const applied: number[] = [];
   for (const m of list) {
+    // Applied already: no transaction, so a reader opening the database beside a writer never
+    // waits for the write lock.
+    if (schemaVersion(db) >= m.version) continue;
     db.transaction(() => {
       // Re-read inside the transaction: another process may have migrated meanwhile.
       const current = schemaVersion(db);
@@ -180,6 +185,60 @@ export function migrateDatabase(db: Db, list: readonly Migration[] = migrations)
     }).immediate();
   }
   return applied;
+}
+
+/**
+ * Makes every transaction of this handle take the write lock at BEGIN (BEGIN IMMEDIATE),
+ * whichever variant is called (`db.transaction(fn)()`, `.deferred()`, `.default()`).
+ *
+ * Why: a deferred transaction reads first and asks for the write lock at its first write. In
+ * WAL mode, if another connection committed in between, that upgrade fails at once with
+ * SQLITE_BUSY ("database is locked") and the busy timeout does not help, because the
+ * transaction's snapshot is stale. Taking the lock at BEGIN makes the second writer wait its
+ * busy timeout instead. Reads that need one consistent snapshot use readSnapshot().
+ */
+export function immediateTransactions(db: Db): void {
+  const make = db.transaction.bind(db);
+  const transaction = <F extends (...args: never[]) => unknown>(fn: F) => {
+    const made = make(fn as unknown as Parameters<Db['transaction']>[0]);
+    const immediate = function (this: unknown, ...args: unknown[]): unknown {
+      return (made.immediate as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    Object.defineProperties(immediate, {
+      default: { value: immediate },
+      deferred: { value: immediate },
+      immediate: { value: immediate },
+      exclusive: { value: made.exclusive },
+      database: { value: db, enumerable: true },
+    });
+    return immediate;
+  };
+  db.transaction = transaction as Db['transaction'];
+}
+
+/**
+ * Runs fn inside one read transaction (a consistent snapshot) that cannot write: the
+ * connection is query-only meanwhile, so a write in fn fails instead of racing other writers.
+ * Never takes the write lock, so it never waits for a writer in WAL mode. Inside a transaction
+ * already open, fn runs in it.
+ */
+export function readSnapshot<T>(db: Db, fn: () => T): T {
+  if (db.inTransaction) return fn();
+  const wasQueryOnly = db.pragma('query_only', { simple: true }) === 1;
+  db.pragma('query_only = ON');
+  try {
+    db.exec('BEGIN DEFERRED');
+    try {
+      const result = fn();
+      db.exec('COMMIT');
+      return result;
+    } catch (e) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw e;
+    }
+  } finally {
+    if (!wasQueryOnly) db.pragma('query_only = OFF');
+  }
 }
 
 /** Pending migrations of an open database (versions not yet applied). */

@@ -3,7 +3,7 @@
  * Balances come from the daily_flows aggregate (kept with every event); each report
  * re-derives the day's flows from the raw events and checks every booklet touched that day.
  */
-import type { Db } from '../db/open.ts';
+import { readSnapshot, type Db } from '../db/open.ts';
 import { InvalidInputError } from './errors.ts';
 import {
   flowsOf,
@@ -14,7 +14,7 @@ import {
   type FlowCategory,
   type StockClass,
 } from './lifecycle.ts';
-import { isDay } from './time.ts';
+import { dayOf, isDay } from './time.ts';
 
 export interface StationDay {
   stationId: string;
@@ -162,7 +162,7 @@ export function reconcileDay(
 ): Reconciliation {
   if (!isDay(date))
     throw new InvalidInputError(`date ${JSON.stringify(date)} is not a YYYY-MM-DD day`);
-  return db.transaction(() => {
+  return readSnapshot(db, () => {
     const stations = new Map<string, StationDay>();
     const openings = db
       .prepare(
@@ -357,6 +357,7 @@ export function reconcileDay(
       for (const serial of silent)
         discrepancies.push({ serial, problem: 'it has no events at all' });
     }
+    discrepancies.push(...unsettledIntake(db, date, opts.stationId));
     for (const o of onHandNow)
       if (o.ledger !== o.counted)
         discrepancies.push({
@@ -372,5 +373,54 @@ export function reconcileDay(
       onHandNow.every((o) => o.ledger === o.counted) &&
       list.every((d) => d.closing >= 0);
     return { date, stations: list, flowMismatches, onHandNow, discrepancies, balanced };
-  })();
+  });
+}
+
+/**
+ * Booklets an intake job took in and left without a verdict (interrupted or failed after it
+ * read the printed serial), up to the end of `date`, that nothing has settled since: no later
+ * intake job on the same serial reached a verdict and the booklet's ledger has not moved. The
+ * booklet left the hopper, yet its ledger state (allocated, or none for a foreign one) hides
+ * that: it must go through intake again or be accounted for.
+ */
+function unsettledIntake(db: Db, date: string, stationId?: string): Discrepancy[] {
+  const timeZone = db.prepare('SELECT timezone FROM station WHERE id = 1').pluck().get() as
+    string | undefined;
+  if (timeZone === undefined) return [];
+  const upTo = (iso: string): boolean => dayOf(new Date(iso), timeZone) <= date;
+  const ended = db
+    .prepare(
+      `SELECT id, status, printed_serial AS serial, started_at FROM intake_jobs
+       WHERE status IN ('interrupted','failed') AND printed_serial IS NOT NULL
+         AND (? IS NULL OR station_id = ?)
+       ORDER BY id`,
+    )
+    .all(stationId ?? null, stationId ?? null) as {
+    id: number;
+    status: string;
+    serial: string;
+    started_at: string;
+  }[];
+  const laterVerdicts = db.prepare(
+    `SELECT started_at FROM intake_jobs
+     WHERE printed_serial = ? AND id > ? AND status IN ('accepted','refused','released')`,
+  );
+  const laterMoves = db.prepare(
+    `SELECT e.day FROM booklet_events e JOIN booklets b ON b.id = e.booklet_id
+     WHERE b.serial = ? AND e.at > ?`,
+  );
+  const out: Discrepancy[] = [];
+  for (const j of ended) {
+    if (!upTo(j.started_at)) continue;
+    const verdict = (laterVerdicts.pluck().all(j.serial, j.id) as string[]).some(upTo);
+    const moved = (laterMoves.pluck().all(j.serial, j.started_at) as string[]).some(
+      (day) => day <= date,
+    );
+    if (!verdict && !moved)
+      out.push({
+        serial: j.serial,
+        problem: `intake job ${j.id} ended ${j.status} without a verdict: the booklet was taken in, but no acceptance or refusal was recorded and nothing has settled it since`,
+      });
+  }
+  return out;
 }

@@ -15,7 +15,8 @@ import { seedStation } from '../station/dev-seed.ts';
 import { permitClearTransport } from '../station/device-gate.ts';
 import { DeviceTerminal } from '../station/device-terminal.ts';
 import { openStationDb } from '../station/identity.ts';
-import { intakeNextBooklet, recoverIntakeJobs } from '../station/intake/intake.ts';
+import { intakeNextBooklet } from '../station/intake/intake.ts';
+import { recoverIntakeJobs } from '../station/intake/recovery.ts';
 import { openStationCustody } from '../station/keys/station-custody.ts';
 import { authenticate } from '../station/users.ts';
 import {
@@ -297,7 +298,7 @@ describe('station device', () => {
     expect(actions.filter((a) => a === 'device.terminal.debug')).toHaveLength(2);
     expect(actions.at(-1)).toBe('device.terminal.closed');
     // Clean up: the restart path, and a supervisor clears the transport.
-    recoverIntakeJobs(station.db, station.actor('supervisor'));
+    recoverIntakeJobs(station.db, station.restart(), station.actor('supervisor'));
     const clear = await openSerialLink(sim.stationPath);
     await new PrinterClient(clear).eject(
       'output',

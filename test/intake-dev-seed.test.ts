@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_KEY_FILE } from '../station/dev-seed.ts';
+import { STATION_LOCK_FILE } from '../station/station-lock.ts';
 import { readKeyCustodyConfig } from '../station/keys/open.ts';
 import { SIM_AGENCY } from '../simulator/hopper.ts';
 import { DEV_ENV } from './intake-support.ts';
@@ -88,6 +89,7 @@ describe('station dev seed', () => {
     const r = await seed(stray, '--scenario', 'foreign-loan');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/exists already; seed into an empty data directory/);
-    expect(readdirSync(stray)).toHaveLength(1);
+    // Only the data directory's lock file (station/station-lock.ts) was added.
+    expect(readdirSync(stray).sort()).toEqual([DEV_KEY_FILE, STATION_LOCK_FILE].sort());
   });
 });

@@ -35,13 +35,13 @@ import {
   ClearanceError,
   IntakeClearance,
   intakeNextBooklet,
-  recoverIntakeJobs,
   releaseAccepted,
   requireClearance,
   type IntakeAccepted,
   type IntakeOptions,
 } from '../station/intake/intake.ts';
 import { getJob, listJobs } from '../station/intake/journal.ts';
+import { recoverIntakeJobs } from '../station/intake/recovery.ts';
 import type { TransportKeyCustody } from '../station/keys/custody.ts';
 import { openStationCustody } from '../station/keys/station-custody.ts';
 import { transition } from '../station/lifecycle.ts';
@@ -132,7 +132,7 @@ describe('the clearance gate', () => {
   /** Ends an accepted job the way a restart would; a supervisor clears the transport. */
   const abandon = async (): Promise<void> => {
     const supervisor = station.actor('supervisor');
-    recoverIntakeJobs(station.db, supervisor);
+    recoverIntakeJobs(station.db, station.restart(), supervisor);
     dev.encoder.setWrapper(undefined);
     await dev.encoder.field(false);
     await dev.printer.eject(

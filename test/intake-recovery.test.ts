@@ -5,6 +5,9 @@
  * crash, recoverIntakeJobs turns a `running` job into `interrupted` and gives the booklet of an
  * `accepted` one back to the station's stock.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceError, Status } from '../drivers/protocol.ts';
 import { lookupBooklet } from '../station/booklets.ts';
@@ -12,12 +15,23 @@ import { verifyAudit } from '../station/audit.ts';
 import {
   IntakeDeviceError,
   intakeNextBooklet,
-  recoverIntakeJobs,
   requireClearance,
   ClearanceError,
   type IntakeOptions,
 } from '../station/intake/intake.ts';
-import { getJob, jobJournal, journalStep, startJob } from '../station/intake/journal.ts';
+import {
+  getJob,
+  jobJournal,
+  journalStep,
+  startJob,
+  StationNotLockedError,
+} from '../station/intake/journal.ts';
+import {
+  recoverAsSupervisor,
+  recoverIntakeJobs,
+  RecoveryLockError,
+} from '../station/intake/recovery.ts';
+import { acquireStationLock } from '../station/station-lock.ts';
 import type { TransportKeyCustody } from '../station/keys/custody.ts';
 import { openStationCustody } from '../station/keys/station-custody.ts';
 import { pendingOutbox } from '../station/outbox.ts';
@@ -180,7 +194,15 @@ describe('recovery after a restart', () => {
     expect(accepted).toEqual([{ id: expect.any(Number), printed_serial: 'PA0100008' }]);
     const auditBefore = db.prepare('SELECT count(*) FROM audit_log').pluck().get() as number;
 
-    expect(recoverIntakeJobs(db, supervisor)).toEqual({ interrupted: 1, released: 1 });
+    // This process's own jobs are never recovered: only a new session (a restart) settles them.
+    expect(recoverIntakeJobs(db, station.lock, supervisor)).toMatchObject({
+      interrupted: 0,
+      released: 0,
+    });
+    expect(recoverIntakeJobs(db, station.restart(), supervisor)).toMatchObject({
+      interrupted: 1,
+      released: 1,
+    });
 
     expect(getJob(db, running)).toMatchObject({
       status: 'interrupted',
@@ -194,11 +216,22 @@ describe('recovery after a restart', () => {
       .prepare(`SELECT action, details FROM audit_log ORDER BY seq DESC LIMIT 1`)
       .get() as { action: string; details: string };
     expect(audit.action).toBe('intake.recovered');
-    expect(JSON.parse(audit.details)).toEqual({ interrupted: 1, released: 1 });
+    expect(JSON.parse(audit.details)).toEqual({
+      interrupted: 1,
+      released: 1,
+      jobs: [
+        { jobId: accepted[0]!.id, was: 'accepted', now: 'released' },
+        { jobId: running, was: 'running', now: 'interrupted' },
+      ],
+    });
     const auditAfter = db.prepare('SELECT count(*) FROM audit_log').pluck().get() as number;
     expect(auditAfter).toBeGreaterThan(auditBefore);
     // A second recovery finds nothing to do and writes nothing.
-    expect(recoverIntakeJobs(db, supervisor)).toEqual({ interrupted: 0, released: 0 });
+    expect(recoverIntakeJobs(db, station.restart(), supervisor)).toEqual({
+      interrupted: 0,
+      released: 0,
+      jobs: [],
+    });
     expect(db.prepare('SELECT count(*) FROM audit_log').pluck().get()).toBe(auditAfter);
     expect(pendingOutbox(db, 1000).filter((o) => o.kind === 'intake.refusal')).toEqual([]);
     expect(verifyAudit(db).ok).toBe(true);
@@ -209,9 +242,44 @@ describe('recovery after a restart', () => {
     const o = await intakeNextBooklet(opts);
     if (o.decision !== 'accepted') throw new Error(`expected acceptance, got ${o.reason}`);
     expect(requireClearance(station.db, o.clearance)).toBe(o.clearance);
-    recoverIntakeJobs(station.db, station.actor('supervisor'));
+    recoverIntakeJobs(station.db, station.restart(), station.actor('supervisor'));
     expect(() => requireClearance(station.db, o.clearance)).toThrow(ClearanceError);
     expect(lookupBooklet(station.db, 'PA0100009')!.state).toBe('allocated');
+  });
+});
+
+describe('recovery and intake need the data directory lock', () => {
+  it('recovery refuses a released lock or the lock of another directory', async () => {
+    const { db } = station;
+    const supervisor = station.actor('supervisor');
+    const old = station.lock;
+    station.restart();
+    expect(() => recoverIntakeJobs(db, old, supervisor)).toThrow(RecoveryLockError);
+    const elsewhere = mkdtempSync(join(tmpdir(), 'other-station-'));
+    const other = acquireStationLock(elsewhere, { command: 'test' });
+    try {
+      expect(() => recoverIntakeJobs(db, other, supervisor)).toThrow(
+        /needs the lock of its own data directory/,
+      );
+    } finally {
+      other.release();
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+    // Operators recover at the start of their intake; `station recover` is for supervisors.
+    expect(() => recoverAsSupervisor(db, station.lock, station.actor('operator'))).toThrow(
+      /may not run recovery/,
+    );
+  });
+
+  it('intake does not start a job without the lock', async () => {
+    const opts = await start('PA0100010');
+    station.lock.release();
+    try {
+      await expect(intakeNextBooklet(opts)).rejects.toThrow(StationNotLockedError);
+      expect(sim!.hopper).toHaveLength(1);
+    } finally {
+      station.restart();
+    }
   });
 });
 

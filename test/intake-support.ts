@@ -12,6 +12,7 @@ import { openSerialLink } from '../drivers/open.ts';
 import { PrinterClient } from '../drivers/printer.ts';
 import { seedStation } from '../station/dev-seed.ts';
 import { openStationDb } from '../station/identity.ts';
+import { acquireStationLock, type StationLock } from '../station/station-lock.ts';
 import { authenticate, type Actor } from '../station/users.ts';
 import { loadScenario } from '../simulator/index.ts';
 import { DEV_PIN, seedForHopper } from '../simulator/seed.ts';
@@ -24,6 +25,13 @@ export const DEV_ENV = {
 export interface SeededStation {
   dataDir: string;
   db: Db;
+  /** This process's lock on the data directory (intake needs it). */
+  lock: StationLock;
+  /**
+   * Gives the lock up and takes it again under a new session, as a restarted station process
+   * would: the jobs of the old session are then a dead process's, for recovery to settle.
+   */
+  restart(): StationLock;
   actor(username: string): Actor;
   cleanup(): void;
 }
@@ -34,13 +42,24 @@ export async function seedScenarioStation(scenarioName: string): Promise<SeededS
   const scenario = await loadScenario(scenarioName);
   const spec = scenario.seed ? scenario.seed() : seedForHopper(scenario.hopper());
   await seedStation(dataDir, spec, { ...process.env, ...DEV_ENV });
+  const take = (): StationLock => acquireStationLock(dataDir, { command: 'intake test' });
+  let lock = take();
   const db = openStationDb(dataDir);
   return {
     dataDir,
     db,
+    get lock() {
+      return lock;
+    },
+    restart: () => {
+      lock.release();
+      lock = take();
+      return lock;
+    },
     actor: (username) => authenticate(db, username, DEV_PIN),
     cleanup: () => {
       if (db.open) db.close();
+      lock.release();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

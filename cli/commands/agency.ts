@@ -8,7 +8,7 @@ import {
 import { getStationIdentity } from '../../station/identity.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
-import { login, withStationDb } from './users.ts';
+import { login, readStationDb, withStationDb } from './users.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   const agency = program
@@ -20,7 +20,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('list agencies with their chip profiles')
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const ours = getStationIdentity(db).agencyCode;
         const list = listAgencies(db).map((a) => ({ ...a, ours: a.code === ours }));
         if (opts.json) return ctx.out(JSON.stringify(list));

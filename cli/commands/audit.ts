@@ -5,7 +5,7 @@ import { auditKeyId, auditPublicKeyPem, createAuditKey } from '../../station/key
 import { KeyCustodyError } from '../../station/keys/errors.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
-import { login, withStationDb } from './users.ts';
+import { login, readStationDb, withStationDb } from './users.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   const audit = program
@@ -19,7 +19,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const v = verifyAudit(db);
         if (!v.ok) ctx.setExitCode(1);
         if (opts.json) return ctx.out(JSON.stringify(v));
@@ -73,7 +73,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'machine-readable output')
     .action((opts: { after: string; limit: string; json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         if (!/^\d+$/.test(opts.after) || !/^\d+$/.test(opts.limit))
           throw new CliError('--after and --limit take whole numbers');
         const list = listAudit(db, { afterSeq: Number(opts.after), limit: Number(opts.limit) });

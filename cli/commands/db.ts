@@ -56,6 +56,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('apply pending migrations (opening the database does this too)')
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) => {
+      ctx.lockStation();
       const handle = openDatabase(stationDbPath(ctx.dataDir()), { migrate: false });
       try {
         const applied = migrateDatabase(handle);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DEV_PASSPHRASE_ENV, seedStation, type SeedSpec } from '../../station/dev-seed.ts';
 import { StationError } from '../../station/errors.ts';
+import { isDevelopmentMode } from '../../station/keys/open.ts';
 import { loadScenario, scenarioNames } from '../../simulator/index.ts';
 import { seedForHopper } from '../../simulator/seed.ts';
 import type { CliContext } from '../context.ts';
@@ -26,6 +27,9 @@ export function register(program: Command, ctx: CliContext): void {
       } catch (e) {
         throw new CliError(e instanceof Error ? e.message : String(e));
       }
+      // The lock creates the data directory: take it only once seedStation may write (it
+      // refuses outside development mode or without the passphrase, leaving nothing behind).
+      if (isDevelopmentMode() && process.env[DEV_PASSPHRASE_ENV]) ctx.lockStation();
       let r;
       try {
         r = await seedStation(ctx.dataDir(), spec);

@@ -67,6 +67,7 @@ async function withLink<T>(
   opts: PortOpts,
   fn: (link: Link) => Promise<T>,
 ): Promise<T> {
+  ctx.lockStation();
   const path = portOf(ctx, opts);
   let link: Link;
   try {
@@ -309,6 +310,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--baud <n>', 'baud rate', '115200')
     .option('--json', 'machine-readable output')
     .action(async (opts: PortOpts) => {
+      ctx.lockStation();
       const path = opts.port!;
       const baudRate = baudOf(opts);
       let identity;

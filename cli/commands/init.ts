@@ -10,7 +10,7 @@ import {
 import { KeyCustodyError } from '../../station/keys/errors.ts';
 import { CliError } from '../errors.ts';
 import type { CliContext } from '../context.ts';
-import { readNewPin, withStationDb } from './users.ts';
+import { readNewPin, readStationDb, withStationDb } from './users.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -78,7 +78,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description("show this station's id, agency, time zone and database version")
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const id = getStationIdentity(db);
         const info = {
           ...id,

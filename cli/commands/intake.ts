@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { EncoderClient } from '../../drivers/encoder.ts';
 import { openSerialLink } from '../../drivers/open.ts';
 import { PrinterClient } from '../../drivers/printer.ts';
-import { recoverIntakeJobs } from '../../station/intake/intake.ts';
+import { recoverIntakeJobs } from '../../station/intake/recovery.ts';
 import { STATION_LANGUAGES, type StationLanguage } from '../../station/intake/messages.ts';
 import { openStationCustody } from '../../station/keys/station-custody.ts';
 import type { CliContext } from '../context.ts';
@@ -50,7 +50,7 @@ export function register(program: Command, ctx: CliContext): void {
           jobKind === 'test' ? ['technician', 'supervisor'] : ['operator', 'supervisor'],
           'run intake',
         );
-        const recovered = recoverIntakeJobs(db, actor);
+        const recovered = recoverIntakeJobs(db, ctx.lockStation(), actor);
         if (recovered.interrupted + recovered.released > 0)
           ctx.err(
             `recovered ${recovered.interrupted} interrupted and ${recovered.released} unfinished intake jobs`,

@@ -202,6 +202,7 @@ export function register(program: Command, ctx: CliContext): void {
         async (
           opts: Pkcs11Opts & KeySourceOpts & { agency: string; keyVersion: number; json?: boolean },
         ) => {
+          ctx.lockStation();
           checkAgency(opts.agency);
           const target = pkcs11Target(opts, ctx);
           const key = await masterKeyFrom(opts, false);
@@ -305,6 +306,7 @@ export function register(program: Command, ctx: CliContext): void {
               'give either --pkcs11-module, --token and --pin-env, or --dev-file and --passphrase-env',
             );
           }
+          ctx.lockStation();
           writeKeyCustodyConfig(ctx.dataDir(), config);
           if (opts.json) ctx.out(JSON.stringify(config));
           else

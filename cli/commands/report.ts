@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { reconcileDay, type StationDay } from '../../station/reconcile.ts';
 import { serialGaps } from '../../station/stock.ts';
 import type { CliContext } from '../context.ts';
-import { withStationDb } from './users.ts';
+import { readStationDb } from './users.ts';
 
 const COLUMNS: [keyof StationDay, string][] = [
   ['opening', 'opening'],
@@ -32,7 +32,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--full', "check every booklet's history, not only those moved that day (slow)")
     .option('--json', 'machine-readable output')
     .action((opts: { date: string; station?: string; full?: boolean; json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const r = reconcileDay(db, opts.date, { stationId: opts.station, allBooklets: opts.full });
         if (!r.balanced) ctx.setExitCode(1);
         if (opts.json) return ctx.out(JSON.stringify(r));
@@ -57,7 +57,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--batch <id>', 'only this batch')
     .option('--json', 'machine-readable output')
     .action((opts: { batch?: string; json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const r = serialGaps(db, opts.batch);
         if (opts.json) return ctx.out(JSON.stringify(r));
         for (const b of r) {

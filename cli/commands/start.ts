@@ -18,7 +18,7 @@ import {
 import { DEV_PASSPHRASE_ENV, seedStation, type SeedSpec } from '../../station/dev-seed.ts';
 import { StationError } from '../../station/errors.ts';
 import { getStationIdentity, openStationDb } from '../../station/identity.ts';
-import { recoverIntakeJobs } from '../../station/intake/intake.ts';
+import { recoverIntakeJobs } from '../../station/intake/recovery.ts';
 import { STATION_LANGUAGES, type StationLanguage } from '../../station/intake/messages.ts';
 import type { TransportKeyCustody } from '../../station/keys/custody.ts';
 import { isDevelopmentMode } from '../../station/keys/open.ts';
@@ -209,6 +209,8 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
   const dataDir = ctx.dataDir();
   const banner = developmentMode(opts);
   for (const line of banner) ctx.out(line);
+  // Before any device, simulator or database: a second station process stops here.
+  const lock = ctx.lockStation();
   const res = new Resources();
   try {
     // 1. The device: --port, the remembered one, else the simulator.
@@ -299,7 +301,7 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
       'work at the station',
     );
     const jobKind = actor.role === 'technician' ? 'test' : 'production';
-    const recovered = recoverIntakeJobs(db, actor);
+    const recovered = recoverIntakeJobs(db, lock, actor);
     if (recovered.interrupted + recovered.released > 0)
       ctx.out(
         `recovered ${recovered.interrupted} interrupted and ${recovered.released} unfinished intake jobs`,

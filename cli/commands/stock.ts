@@ -19,7 +19,7 @@ import {
 import { manifestDigest, readManifestFile } from '../../station/manifest.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
-import { login, withStationDb } from './users.ts';
+import { login, readStationDb, withStationDb } from './users.ts';
 
 /** A PEM public key is a few hundred bytes; more is not a key. */
 const PEM_MAX_BYTES = 64 * 1024;
@@ -88,7 +88,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('list trusted manifest keys')
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const keys = listTrustedKeys(db);
         if (opts.json) return ctx.out(JSON.stringify(keys));
         for (const k of keys)
@@ -213,7 +213,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('show a booklet and its history')
     .option('--json', 'machine-readable output')
     .action((serial: string, opts: { json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const b = lookupBooklet(db, serial);
         if (!b) throw new CliError(`no booklet with serial ${serial}`);
         const history = bookletHistory(db, serial);
@@ -236,7 +236,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--limit <n>', 'at most this many', '1000')
     .option('--json', 'machine-readable output')
     .action((opts: { batch?: string; state?: string; limit: string; json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         if (opts.state !== undefined && !isBookletState(opts.state))
           throw new CliError(`--state ${opts.state} is not a booklet state`);
         if (!/^\d+$/.test(opts.limit)) throw new CliError(`--limit ${opts.limit} is not a number`);

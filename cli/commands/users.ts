@@ -45,8 +45,25 @@ export async function attachPinPepper(
   };
 }
 
-/** Opens the station database of the CLI's data directory (and its PIN pepper), runs fn, closes them. */
+/**
+ * For a command that writes: takes the data directory's lock (ctx.lockStation: a second
+ * station process is refused here, naming the holder), opens the station database, runs fn,
+ * closes it.
+ */
 export async function withStationDb<T>(
+  ctx: CliContext,
+  fn: (db: Db) => T | Promise<T>,
+): Promise<T> {
+  ctx.lockStation();
+  return readStationDb(ctx, fn);
+}
+
+/**
+ * For a read-only command (lists, reports, `audit verify`): opens the station database
+ * without the lock, so it works beside a running station. It must not write; every station
+ * write is an immediate transaction, and reads never wait for one (WAL).
+ */
+export async function readStationDb<T>(
   ctx: CliContext,
   fn: (db: Db) => T | Promise<T>,
 ): Promise<T> {
@@ -130,7 +147,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('list users with role and lock status')
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) =>
-      withStationDb(ctx, (db) => {
+      readStationDb(ctx, (db) => {
         const list = listUsers(db);
         if (opts.json) return ctx.out(JSON.stringify(list));
         for (const u of list)

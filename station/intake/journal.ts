@@ -3,6 +3,8 @@
  * so after a crash the journal says how far a booklet got.
  */
 import type { Db } from '../../db/open.ts';
+import { StationError } from '../errors.ts';
+import { heldLockOfDatabase, isFileDatabase } from '../station-lock.ts';
 
 export type JobKind = 'production' | 'test';
 export type JobStatus = 'running' | 'accepted' | 'refused' | 'released' | 'interrupted' | 'failed';
@@ -44,6 +46,8 @@ export interface IntakeJobRow {
   keyVersion: number | null;
   reason: string | null;
   error: string | null;
+  /** The lock session (station/station-lock.ts) of the process that ran the job. */
+  owner: string | null;
 }
 
 export interface JournalEntry {
@@ -62,16 +66,34 @@ export interface JobFacts {
   keyVersion?: number;
 }
 
+/** Intake was asked to run on a station database without holding its data directory. */
+export class StationNotLockedError extends StationError {
+  constructor(dbFile: string) {
+    super(
+      `intake needs this process to hold the station lock of ${dbFile}'s data directory ` +
+        '(acquireStationLock): another process could otherwise settle its jobs as abandoned',
+      'station_not_locked',
+    );
+    this.name = 'StationNotLockedError';
+  }
+}
+
+/**
+ * Starts a job owned by this process: the session of the data-directory lock it holds (a
+ * database in a file is refused without that lock; an in-memory one has no other process).
+ */
 export function startJob(
   db: Db,
   job: { kind: JobKind; stationId: string; actorId: number; at: Date },
 ): number {
+  const lock = heldLockOfDatabase(db.name);
+  if (!lock && isFileDatabase(db.name)) throw new StationNotLockedError(db.name);
   const r = db
     .prepare(
-      `INSERT INTO intake_jobs (job_kind, station_id, actor_id, started_at, status)
-       VALUES (?, ?, ?, ?, 'running')`,
+      `INSERT INTO intake_jobs (job_kind, station_id, actor_id, started_at, status, owner)
+       VALUES (?, ?, ?, ?, 'running', ?)`,
     )
-    .run(job.kind, job.stationId, job.actorId, job.at.toISOString());
+    .run(job.kind, job.stationId, job.actorId, job.at.toISOString(), lock?.session ?? null);
   return Number(r.lastInsertRowid);
 }
 
@@ -143,6 +165,7 @@ interface Row {
   key_version: number | null;
   reason: string | null;
   error: string | null;
+  owner: string | null;
 }
 
 function toJob(r: Row): IntakeJobRow {
@@ -162,6 +185,7 @@ function toJob(r: Row): IntakeJobRow {
     keyVersion: r.key_version,
     reason: r.reason,
     error: r.error,
+    owner: r.owner,
   };
 }
 
