@@ -16,7 +16,9 @@ export type KeyCustodyErrorCode =
   | 'PIN_REFUSED'
   | 'TOKEN_ERROR'
   | 'CONFIG_INVALID'
-  | 'CLOSED';
+  | 'CLOSED'
+  | 'DATA_KEY_MISSING'
+  | 'UNWRAP_FAILED';
 
 export class KeyCustodyError extends Error {
   constructor(

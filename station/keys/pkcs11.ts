@@ -70,7 +70,7 @@ function tokenError(what: string, e: unknown): KeyCustodyError {
 }
 
 /** Opens a logged-in session on the token labelled `target.token`. */
-function openSession(target: Pkcs11Target, readWrite: boolean): graphene.Session {
+export function openSession(target: Pkcs11Target, readWrite: boolean): graphene.Session {
   if (typeof target.pin !== 'string' || target.pin.length === 0) {
     throw new KeyCustodyError('SECRET_MISSING', `no PIN given for token '${target.token}'`);
   }
@@ -127,7 +127,7 @@ function openSession(target: Pkcs11Target, readWrite: boolean): graphene.Session
   }
 }
 
-function closeSession(target: Pkcs11Target, session: graphene.Session): void {
+export function closeSession(target: Pkcs11Target, session: graphene.Session): void {
   try {
     session.close();
   } finally {
