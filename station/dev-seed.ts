@@ -2,8 +2,9 @@
  * `station dev seed`: prepares a station database for a simulator scenario: identity, users,
  * agencies and chip profiles, development transport keys, a trusted central-office key,
  * signed manifests imported through the normal import path, allocation to this station, and
- * booklets reported lost or stolen. Development only: the keys live in a development key file,
- * which the station uses only when started with STATION_MODE=development.
+ * booklets reported lost or stolen. Development only: the keys live in a development key file
+ * (and the application data key in dev-data-key.json, under the same passphrase), which the
+ * station uses only when started with STATION_MODE=development.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import type { ScenarioSeed } from '../contracts/dev-seed.ts';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { addAgency, addChipProfile } from './agencies.ts';
 import { StationError } from './errors.ts';
 import { initStation, openStationDb, stationDbExists } from './identity.ts';
+import { createDevDataKeyFile, DEV_DATA_KEY_FILE } from './keys/data-key.ts';
 import { createDevKeyFile } from './keys/dev-key-file.ts';
 import { isDevelopmentMode, writeKeyCustodyConfig } from './keys/open.ts';
 import { transition } from './lifecycle.ts';
@@ -124,6 +126,8 @@ export async function seedStation(
         key: Buffer.from(m.keyHex, 'hex'),
       })),
     );
+    // The application data key (station/applications), under the same passphrase.
+    await createDevDataKeyFile(join(dataDir, DEV_DATA_KEY_FILE), passphrase);
     writeKeyCustodyConfig(dataDir, {
       kind: 'dev-file',
       path: DEV_KEY_FILE,

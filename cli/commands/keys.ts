@@ -16,6 +16,7 @@ import {
 } from '../../station/keys/index.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
+import { registerDataKeyCommand } from './applications.ts';
 
 // Secrets (PINs, passphrases, key bytes) come only from environment variables or stdin, never
 // from argv (visible in `ps`), and never appear in output or error messages.
@@ -165,6 +166,7 @@ export function register(program: Command, ctx: CliContext): void {
   const keys = program
     .command('keys')
     .description('transport-key custody: import, list and configure agency master keys');
+  registerDataKeyCommand(keys, ctx);
 
   keys
     .command('import')
