@@ -130,6 +130,15 @@ describe('station applications', () => {
     expect(r.stderr).toMatch(/^dateOfExpiry: /m);
     expect(r.stderr).toMatch(/station: the application is refused; nothing was imported/);
     expect((await as('supervisor', 'applications', 'list', '--all', '--json')).stdout).toBe(before);
+    const audit = await cli('audit', 'list', '--limit', '10000', '--json');
+    const refusedEntry = (JSON.parse(audit.stdout) as { action: string; details: unknown }[]).find(
+      (a) => a.action === 'application.import_refused',
+    );
+    expect(refusedEntry?.details).toEqual({
+      file: join(files, 'bad.json'),
+      fields: ['documentNumber', 'dateOfExpiry'],
+    });
+    expect(audit.stdout).not.toContain('1980-01-01');
     const wrongId = await as('supervisor', 'applications', 'hold', 'x1');
     expect(wrongId.stderr).toMatch(/application id "x1" is not a positive integer/);
   });
