@@ -349,6 +349,52 @@ export const migrations: readonly Migration[] = [
       db.exec(`ALTER TABLE intake_jobs ADD COLUMN owner TEXT`);
     },
   },
+  {
+    version: 5,
+    name: 'application queue, its sealed personal data',
+    up: (db) => {
+      // Only what the queue needs stays in the clear (docs/applications.md); names, dates of
+      // birth, images and every other application field are sealed in application_data.
+      db.exec(`
+        CREATE TABLE applications (
+          id INTEGER PRIMARY KEY,
+          status TEXT NOT NULL CHECK (status IN
+            ('queued','taken','on_hold','personalized','cancelled')),
+          received_at TEXT NOT NULL,
+          received_by INTEGER NOT NULL REFERENCES users(id),
+          document_code TEXT NOT NULL,
+          issuing_state TEXT NOT NULL,
+          -- SHA-256 over the application and its images: refuses a second import of the same one.
+          content_digest TEXT NOT NULL,
+          -- The custody key that wrapped this application's own data key, and the wrapped key.
+          key_label TEXT NOT NULL,
+          wrapped_key BLOB,
+          taken_by INTEGER REFERENCES users(id),
+          taken_at TEXT,
+          document_number TEXT,
+          updated_at TEXT NOT NULL,
+          CHECK (status <> 'taken' OR taken_by IS NOT NULL),
+          CHECK ((status = 'personalized') = (document_number IS NOT NULL)),
+          -- A final application keeps no personal data: its sealed data and key are erased.
+          CHECK ((status IN ('personalized','cancelled')) = (wrapped_key IS NULL))
+        ) STRICT;
+        CREATE INDEX applications_queue ON applications(status, id);
+        CREATE UNIQUE INDEX applications_document_number ON applications(document_number)
+          WHERE document_number IS NOT NULL;
+        CREATE TRIGGER applications_no_delete BEFORE DELETE ON applications
+          BEGIN SELECT RAISE(ABORT, 'applications are never deleted'); END;
+        CREATE UNIQUE INDEX applications_digest ON applications(content_digest)
+          WHERE status <> 'cancelled';
+
+        CREATE TABLE application_data (
+          application_id INTEGER NOT NULL REFERENCES applications(id),
+          field TEXT NOT NULL CHECK (field IN ('details','face','signature')),
+          sealed BLOB NOT NULL,
+          PRIMARY KEY (application_id, field)
+        ) STRICT, WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

@@ -326,3 +326,48 @@ export async function signLds(
   lds.files.set('EF.SOD', sod);
   return sod;
 }
+
+// --- Queued applications (station/applications) --------------------------------------------
+// An application in the station's queue has no document number yet: the printed serial of the
+// booklet that intake clears becomes it. Validation reuses parseApplication with a placeholder
+// number, so every rule an Application obeys (and any rule added there later) applies here too.
+
+/** An approved application as queued: every field of an Application except the number. */
+export const queuedApplicationSchema = applicationSchema.omit({ documentNumber: true });
+
+export type QueuedApplication = z.infer<typeof queuedApplicationSchema>;
+
+// Valid for the MRZ (9 characters A-Z 0-9), never returned: it only lets the MRZ rules run.
+const PLACEHOLDER_DOCUMENT_NUMBER = 'Q00000000';
+
+/** Validates untrusted JSON as a queued application: an Application without documentNumber.
+ * A documentNumber in the input is refused, naming the field. */
+export function parseQueuedApplication(json: unknown): QueuedApplication {
+  const errors: MrzFieldError[] = [];
+  let candidate = json;
+  if (json !== null && typeof json === 'object' && !Array.isArray(json)) {
+    const given = (json as Record<string, unknown>).documentNumber;
+    if (given !== undefined)
+      errors.push({
+        field: 'documentNumber',
+        value: typeof given === 'string' ? given : JSON.stringify(given),
+        reason: 'must not be given: the printed serial of the booklet becomes the document number',
+      });
+    candidate = { ...json, documentNumber: PLACEHOLDER_DOCUMENT_NUMBER };
+  }
+  let app: Application | undefined;
+  try {
+    app = parseApplication(candidate);
+  } catch (e) {
+    if (!(e instanceof ApplicationError)) throw e;
+    errors.push(...e.errors.filter((x) => x.field !== 'documentNumber'));
+  }
+  if (errors.length > 0 || !app) throw new ApplicationError(errors);
+  const { documentNumber: _placeholder, ...queued } = app;
+  return queued;
+}
+
+/** The full Application once the booklet's document number is known (validated again). */
+export function withDocumentNumber(app: QueuedApplication, documentNumber: string): Application {
+  return parseApplication({ ...app, documentNumber });
+}

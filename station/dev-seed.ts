@@ -3,8 +3,9 @@
  * agencies and chip profiles, development transport keys, a trusted central-office key,
  * signed manifests imported through the normal import path, allocation to this station, and
  * booklets reported lost or stolen. Development only: the keys live in a development key file
- * (and the station audit key in a development audit key file beside it), which the station uses
- * only when started with STATION_MODE=development.
+ * (with the station audit key in a development audit key file beside it, and the application
+ * data key in dev-data-key.json, under the same passphrase), which the station uses only when
+ * started with STATION_MODE=development.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import type { ScenarioSeed } from '../contracts/dev-seed.ts';
@@ -16,6 +17,7 @@ import { preparePrivateDataDir } from './data-dir.ts';
 import { StationError } from './errors.ts';
 import { initStation, openStationDb, stationDbExists } from './identity.ts';
 import { createAuditKey } from './keys/audit-key.ts';
+import { createDevDataKeyFile, DEV_DATA_KEY_FILE } from './keys/data-key.ts';
 import { createDevKeyFile } from './keys/dev-key-file.ts';
 import { isDevelopmentMode, writeKeyCustodyConfig } from './keys/open.ts';
 import { transition } from './lifecycle.ts';
@@ -89,6 +91,8 @@ export async function seedStation(
     passphraseEnv: DEV_PASSPHRASE_ENV,
   });
   createAuditKey(dataDir, spec.station.stationId, env);
+  // The application data key (station/applications), under the same passphrase.
+  await createDevDataKeyFile(join(dataDir, DEV_DATA_KEY_FILE), passphrase);
   const db = openStationDb(dataDir, env);
   try {
     const { admin: adminActor } = initStation(db, {

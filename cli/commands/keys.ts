@@ -23,6 +23,7 @@ import {
 import { pepperStoredPins, usePinPepper } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
+import { registerDataKeyCommand } from './applications.ts';
 import { login } from './users.ts';
 
 // Secrets (PINs, passphrases, key bytes) come only from environment variables or stdin, never
@@ -185,6 +186,7 @@ export function register(program: Command, ctx: CliContext): void {
   const keys = program
     .command('keys')
     .description('transport-key custody: import, list and configure agency master keys');
+  registerDataKeyCommand(keys, ctx);
 
   keys
     .command('import')

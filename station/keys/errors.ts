@@ -18,7 +18,9 @@ export type KeyCustodyErrorCode =
   | 'CONFIG_INVALID'
   | 'CLOSED'
   | 'AUDIT_KEY_MISSING'
-  | 'ANCHOR_INVALID';
+  | 'ANCHOR_INVALID'
+  | 'DATA_KEY_MISSING'
+  | 'UNWRAP_FAILED';
 
 export class KeyCustodyError extends Error {
   constructor(

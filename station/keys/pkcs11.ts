@@ -71,7 +71,8 @@ function tokenError(what: string, e: unknown): KeyCustodyError {
   return new KeyCustodyError('TOKEN_ERROR', `${what}: ${(e as Error).message}`);
 }
 
-/** Opens a logged-in session on the token labelled `target.token` (also used by audit-key.ts). */
+/** Opens a logged-in session on the token labelled `target.token` (also used by audit-key.ts
+ * and data-key.ts). */
 export function openSession(target: Pkcs11Target, readWrite: boolean): graphene.Session {
   if (typeof target.pin !== 'string' || target.pin.length === 0) {
     throw new KeyCustodyError('SECRET_MISSING', `no PIN given for token '${target.token}'`);
