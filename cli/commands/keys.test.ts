@@ -1,3 +1,4 @@
+import { createAuditKey } from '../../station/keys/audit-key.ts';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -181,6 +182,8 @@ describe('station keys (PKCS#11)', () => {
 describe('station keys pin-pepper (PKCS#11)', () => {
   const ADMIN_PIN = '583920';
   it('creates the pepper in the token, protects the stored PINs, and sign-in then needs the token', async () => {
+    // As station init does: the audit key first, in the configured token.
+    createAuditKey(dataDir, 'LIM-AIR-09');
     const db = openStationDb(dataDir);
     try {
       initStation(db, {
