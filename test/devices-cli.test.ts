@@ -14,6 +14,7 @@ import { lookupBooklet } from '../station/booklets.ts';
 import { seedStation } from '../station/dev-seed.ts';
 import { permitClearTransport } from '../station/device-gate.ts';
 import { DeviceTerminal } from '../station/device-terminal.ts';
+import { acquireStationLock } from '../station/station-lock.ts';
 import { openStationDb } from '../station/identity.ts';
 import { intakeNextBooklet } from '../station/intake/intake.ts';
 import { recoverIntakeJobs } from '../station/intake/recovery.ts';
@@ -324,6 +325,7 @@ describe('station device', () => {
       seedFor([{ booklet: booklets[0]!, stockClass: 'test' }, { booklet: booklets[1]! }]),
       { ...process.env, ...DEV_ENV },
     );
+    const lock = acquireStationLock(dir, { command: 'terminal test' });
     const db = openStationDb(dir);
     const sim2 = await startSimulator({ hopper: { version: 1, booklets } });
     try {
@@ -367,6 +369,7 @@ describe('station device', () => {
     } finally {
       await sim2.close();
       db.close();
+      lock.release();
       rmSync(dir, { recursive: true, force: true });
     }
   });

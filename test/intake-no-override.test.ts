@@ -179,6 +179,7 @@ describe('every check, through every entry point, refuses the booklet that fails
   it('the console: station start, then intake', async () => {
     station = await prepare();
     station.db.close();
+    station.lock.release(); // the console is its own station process: it takes the lock
     const r = await startConsole(station.dataDir, `intake ${cases.length}\nquit\n`);
     expect(r.code).toBe(0);
     const seen = r.stdout

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import type { Db } from '../../db/open.ts';
@@ -202,6 +203,10 @@ function printReconciliation(ctx: CliContext, db: Db): void {
   for (const d of r.discrepancies) ctx.out(`  discrepancy: ${d.serial}: ${d.problem}`);
 }
 
+const NO_DEVICE =
+  'no device is configured: connect the printer and choose it with "station device use --port <path>", or pass --port; ' +
+  'to run the simulator demo instead, start in development mode with "station start --dev" (npm start does) or STATION_MODE=development';
+
 async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
   let lang = opts.lang as StationLanguage;
   if (!STATION_LANGUAGES.includes(lang))
@@ -209,6 +214,9 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
   const dataDir = ctx.dataDir();
   const banner = developmentMode(opts);
   for (const line of banner) ctx.out(line);
+  // Refused before anything is created (not even the data directory and its lock file): no
+  // device to use and no development mode to fall back to the simulator.
+  if (!opts.port && !isDevelopmentMode() && !existsSync(dataDir)) throw new CliError(NO_DEVICE);
   // Before any device, simulator or database: a second station process stops here.
   const lock = ctx.lockStation();
   const res = new Resources();
@@ -239,11 +247,7 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
         throw new CliError(
           `${dataDir} holds a station database that was never initialised: run "station init", or start with an empty data directory`,
         );
-      if (!development)
-        throw new CliError(
-          'no device is configured: connect the printer and choose it with "station device use --port <path>", or pass --port; ' +
-            'to run the simulator demo instead, start in development mode with "station start --dev" (npm start does) or STATION_MODE=development',
-        );
+      if (!development) throw new CliError(NO_DEVICE);
       ctx.out('this is a DEVELOPMENT station: simulated devices, development keys');
       const scenario = opts.scenario ?? DEFAULT_SCENARIO;
       const spec = setup.state === 'empty' ? await scenarioSeed(scenario) : undefined;

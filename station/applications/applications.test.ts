@@ -117,7 +117,7 @@ describe('import', () => {
       importOne({ dateOfBirth: '1985-02-30', sex: 'Q', nickname: 'Majo', documentNumber: 'X1' }),
     );
     const fields = e.errors.map((x) => x.field).sort();
-    expect(fields).toEqual(['(application)', 'dateOfBirth', 'documentNumber', 'sex']);
+    expect(fields).toEqual(['dateOfBirth', 'documentNumber', 'nickname', 'sex']);
     expect(e.message).toMatch(/dateOfBirth: .*\(got "1985-02-30"\)/);
     expect(e.message).toMatch(/documentNumber: must not be given/);
     expect(e.message).toMatch(/nickname/);
