@@ -23,7 +23,11 @@ import {
 } from '../drivers/permit.ts';
 import { PrinterClient } from '../drivers/printer.ts';
 import { Command, DeviceError, Status } from '../drivers/protocol.ts';
-import { mrzOf } from '../mrtd/application.ts';
+import { buildLds, mrzOf, signLds } from '../mrtd/application.ts';
+import { fileIdentifier } from '../mrtd/lds.ts';
+import { passiveAuthentication } from '../mrtd/passive-auth.ts';
+import { createTestPki } from '../mrtd/pki.ts';
+import { PemKeySigner } from '../mrtd/signer.ts';
 import { dataPageSvg } from '../mrtd/data-page.ts';
 import { rasterizeDataPage } from '../mrtd/data-page-raster.ts';
 import { seededRandom } from '../simulator/camera.ts';
@@ -357,12 +361,18 @@ describe('the simulator dump', () => {
       await encoder.field(true);
       await encoder.detectChip();
       await encoder.selectApplication(Buffer.from('A0000002471001', 'hex'));
-      const files = new Map([
-        [0x011e, Buffer.from('600a5f0104303130385c0161', 'hex')],
-        [0x0101, Buffer.concat([Buffer.from('615b5f1f58', 'hex'), Buffer.from(MRZ.join(''))])],
-        [0x011d, Buffer.alloc(1500, 0x77)],
-      ]);
-      for (const [fid, data] of files) {
+      // A real LDS, signed by a test Document Signer, written file by file.
+      const pki = await createTestPki({ country: 'PE' });
+      const lds = buildLds(app, {
+        face: readFileSync(join(fixtures, 'face.jpg')),
+        signature: readFileSync(join(fixtures, 'signature.jpg')),
+      });
+      await signLds(lds, {
+        signer: new PemKeySigner(pki.ds.privateKeyPem),
+        dsCertificate: pki.ds.certificateDer,
+      });
+      for (const [name, data] of lds.files) {
+        const fid = fileIdentifier(name);
         const fcp = Buffer.from([0x62, 8, 0x80, 2, data.length >> 8, data.length & 0xff, 0x83, 2]);
         const create = Buffer.concat([fcp, Buffer.from([fid >> 8, fid & 0xff])]);
         await encoder.transceiveOk(
@@ -380,18 +390,27 @@ describe('the simulator dump', () => {
 
       expect(readdirSync(dir)).toEqual(['PA8000001']);
       const out = join(dir, 'PA8000001');
-      expect(readdirSync(out).sort()).toEqual([
-        'DG1.bin',
-        'EF.COM.bin',
-        'EF.SOD.bin',
-        'booklet.json',
-        'mrz.txt',
-        'page.png',
-      ]);
-      expect(readFileSync(join(out, 'EF.COM.bin'))).toEqual(files.get(0x011e));
-      expect(readFileSync(join(out, 'DG1.bin'))).toEqual(files.get(0x0101));
-      expect(readFileSync(join(out, 'EF.SOD.bin'))).toEqual(files.get(0x011d));
+      const names = [...lds.files.keys()].map((n) => `${n}.bin`);
+      expect(readdirSync(out).sort()).toEqual(
+        [...names, 'booklet.json', 'mrz.txt', 'page.png'].sort(),
+      );
+      for (const [name, data] of lds.files)
+        expect(readFileSync(join(out, `${name}.bin`)), name).toEqual(data);
       expect(readFileSync(join(out, 'mrz.txt'), 'utf8')).toBe(MRZ.join('\n') + '\n');
+      // The dump is a passport another tool can check: passive authentication of the files
+      // read back from disk, DG1 against the MRZ read from the printed page.
+      const fromDisk = new Map(
+        readdirSync(out)
+          .filter((n) => n.endsWith('.bin'))
+          .map((n) => [n.slice(0, -4), readFileSync(join(out, n))]),
+      );
+      const pa = await passiveAuthentication({
+        files: fromDisk,
+        cscas: [pki.csca.certificatePem],
+        printedMrz: readFileSync(join(out, 'mrz.txt'), 'latin1'),
+      });
+      expect(pa.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(pa.ok).toBe(true);
       const info = JSON.parse(readFileSync(join(out, 'booklet.json'), 'utf8')) as {
         tray: string;
         page: { mrz: string; width: number };
