@@ -1,26 +1,43 @@
 import { DeviceClient, type ClientOptions } from './device-client.ts';
+import { FRAME_OVERHEAD, MAX_PAYLOAD } from './frame.ts';
 import type { Link } from './link.ts';
+import {
+  beginPayload,
+  commitPayload,
+  DATA_HEADER,
+  dataPayload,
+  encodePage,
+  type PageFormatName,
+  type RgbaRaster,
+} from './page-transfer.ts';
 import type { DevicePermit } from './permit.ts';
 import {
+  Command,
   CounterTag,
   decodeTlv,
-  encodeTlv,
-  JobTag,
+  DeviceError,
+  Status,
   TestPattern,
   Tray,
   type TestPatternKind,
-  type Tlv,
 } from './protocol.ts';
 
-export interface PrintJob {
-  /** Named text fields of the data page, e.g. { surname: 'ERIKSSON', ... }. */
-  fields: Record<string, string>;
-  /** The two 44-character TD3 MRZ lines. */
-  mrz: string[];
-  /** Face image (JPEG/JPEG2000/PNG bytes). */
-  face?: Buffer;
-  /** Signature image bytes. */
-  signature?: Buffer;
+export interface PrintPageOptions {
+  /** Pixel format on the wire (default mono1: ordered dither, 1 bit a pixel). */
+  format?: PageFormatName;
+  /** Time allowed for each BEGIN and DATA answer (default 5 s; COMMIT takes PRINT_DATA_PAGE's). */
+  transferTimeoutMs?: number;
+}
+
+/** What a page transfer put on the wire. */
+export interface PagePrintReport {
+  pageId: number;
+  /** Compressed page bytes. */
+  pageBytes: number;
+  /** PRINT_DATA_PAGE frames sent: BEGIN, the DATA chunks, COMMIT. */
+  frames: number;
+  /** Bytes of those command frames on the wire (frame overhead included, ACKs and answers not). */
+  wireBytes: number;
 }
 
 export type PrinterCounters = {
@@ -32,38 +49,7 @@ export type PrinterCounters = {
   jams: number;
 };
 
-/** Serialises a print job into the PRINT_DATA_PAGE payload (TLV). */
-export function encodePrintJob(job: PrintJob): Buffer {
-  const items: Tlv[] = [];
-  for (const [name, value] of Object.entries(job.fields)) {
-    if (name.includes('=')) throw new Error(`print field name "${name}" may not contain "="`);
-    items.push({ tag: JobTag.TEXT_FIELD, value: Buffer.from(`${name}=${value}`, 'utf8') });
-  }
-  for (const line of job.mrz) {
-    if (!/^[A-Z0-9<]{1,44}$/.test(line))
-      throw new Error(`MRZ line "${line}" has invalid characters`);
-    items.push({ tag: JobTag.MRZ_LINE, value: Buffer.from(line, 'ascii') });
-  }
-  if (job.face) items.push({ tag: JobTag.FACE, value: job.face });
-  if (job.signature) items.push({ tag: JobTag.SIGNATURE, value: job.signature });
-  return encodeTlv(items);
-}
-
-export function decodePrintJob(buf: Buffer): PrintJob {
-  const job: PrintJob = { fields: {}, mrz: [] };
-  for (const { tag, value } of decodeTlv(buf)) {
-    if (tag === JobTag.TEXT_FIELD) {
-      const s = value.toString('utf8');
-      const eq = s.indexOf('=');
-      if (eq < 1) throw new Error('text field without name');
-      job.fields[s.slice(0, eq)] = s.slice(eq + 1);
-    } else if (tag === JobTag.MRZ_LINE) job.mrz.push(value.toString('ascii'));
-    else if (tag === JobTag.FACE) job.face = Buffer.from(value);
-    else if (tag === JobTag.SIGNATURE) job.signature = Buffer.from(value);
-    else throw new Error(`unknown print job tag ${tag}`);
-  }
-  return job;
-}
+const frameBytes = (payload: number): number => payload + FRAME_OVERHEAD;
 
 /**
  * The passport printer. Moving, printing and maintenance take a DevicePermit (drivers/permit.ts)
@@ -89,11 +75,59 @@ export class PrinterClient extends DeviceClient {
     await this.call('MOVE_TO_ENCODER', undefined, permit);
   }
 
-  async printDataPage(job: PrintJob, permit: DevicePermit): Promise<void> {
-    await this.call('PRINT_DATA_PAGE', encodePrintJob(job), permit);
+  /**
+   * Prints a page raster (e.g. the data page from mrtd/data-page-raster.ts) on the booklet in
+   * the transport: BEGIN with the page's size, format, length and SHA-256, the compressed page
+   * in DATA chunks (pipelined, up to the link's window), then COMMIT, on which the printer
+   * checks length and digest and only then prints (JOB_PROGRESS events). Every frame is a
+   * PRINT_DATA_PAGE under `permit`. Any refusal or link failure throws: the page is then not
+   * printed by a COMMIT of this call (a failure during COMMIT itself leaves the outcome to the
+   * device's answer or status, as for any command).
+   */
+  async printPage(
+    raster: RgbaRaster,
+    permit: DevicePermit,
+    opts: PrintPageOptions = {},
+  ): Promise<PagePrintReport> {
+    const page = encodePage(raster, opts.format ?? 'mono1');
+    const transferMs = opts.transferTimeoutMs ?? 5_000;
+    const begin = await this.#page(beginPayload(page), permit, transferMs);
+    if (begin.length !== 2)
+      throw new DeviceError('PRINT_DATA_PAGE', Status.BAD_PAYLOAD, 'BEGIN answer is not a page id');
+    const pageId = begin.readUInt16BE(0);
+    const chunk = MAX_PAYLOAD - DATA_HEADER;
+    const sends: Promise<Buffer>[] = [];
+    let wireBytes = frameBytes(beginPayload(page).length);
+    for (let offset = 0; offset < page.length; offset += chunk) {
+      const payload = dataPayload(pageId, offset, page.data.subarray(offset, offset + chunk));
+      wireBytes += frameBytes(payload.length);
+      sends.push(this.#page(payload, permit, transferMs));
+    }
+    // Every chunk is awaited (no unhandled rejection); the first failure is the one reported.
+    const results = await Promise.allSettled(sends);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const commit = commitPayload(pageId);
+    wireBytes += frameBytes(commit.length);
+    await this.#page(commit, permit, this.timeouts.PRINT_DATA_PAGE);
+    return { pageId, pageBytes: page.length, frames: sends.length + 2, wireBytes };
   }
 
-  /** Reads the printed MRZ back with the camera; one string per line. */
+  async #page(payload: Buffer, permit: DevicePermit, timeoutMs: number): Promise<Buffer> {
+    const res = await this.link.request(Command.PRINT_DATA_PAGE, payload, { timeoutMs, permit });
+    if (res.status !== Status.OK)
+      throw new DeviceError(
+        'PRINT_DATA_PAGE',
+        res.status,
+        res.payload.toString('utf8') || undefined,
+      );
+    return res.payload;
+  }
+
+  /**
+   * Reads the printed MRZ back with the camera from the printed page; one string per line. A
+   * page the camera cannot read with certainty is a DeviceError with status MRZ_UNREADABLE.
+   */
   async readMrz(): Promise<string[]> {
     const s = (await this.call('READ_MRZ')).toString('ascii');
     return s.length ? s.split('\n') : [];

@@ -37,6 +37,9 @@ export const Status = {
   REJECT_TRAY_FULL: 0x17,
   MRZ_UNREADABLE: 0x18,
   INK_OUT: 0x19,
+  PAGE_SEQUENCE: 0x1a,
+  PAGE_INCOMPLETE: 0x1b,
+  PAGE_DIGEST: 0x1c,
   FIELD_OFF: 0x20,
   NO_CHIP: 0x21,
   CHIP_MUTE: 0x22,
@@ -59,6 +62,9 @@ export const StatusText: Record<number, string> = {
   [Status.REJECT_TRAY_FULL]: 'reject tray is full',
   [Status.MRZ_UNREADABLE]: 'printed MRZ could not be read back',
   [Status.INK_OUT]: 'ink is out',
+  [Status.PAGE_SEQUENCE]: 'page data out of sequence (wrong page, wrong offset or no page open)',
+  [Status.PAGE_INCOMPLETE]: 'page committed before all its bytes arrived',
+  [Status.PAGE_DIGEST]: 'page data does not match its SHA-256',
   [Status.FIELD_OFF]: 'RF field is off',
   [Status.NO_CHIP]: 'no chip answers in the field',
   [Status.CHIP_MUTE]: 'chip stopped answering',
@@ -111,6 +117,10 @@ export const IdentityTag = {
   SERIAL: 0x03,
   KIND: 0x04,
   MAX_PAYLOAD: 0x05,
+  /** Print resolution, dots per inch (u16). */
+  PRINT_DPI: 0x06,
+  /** Printable page in pixels at that resolution: width u16, height u16. */
+  PAGE_PIXELS: 0x07,
 } as const;
 /** GET_COUNTERS TLV tags (u32 BE values). */
 export const CounterTag = {
@@ -122,8 +132,15 @@ export const CounterTag = {
   JAMS: 0x06,
   APDUS: 0x07,
 } as const;
-/** PRINT_DATA_PAGE TLV tags. */
-export const JobTag = { TEXT_FIELD: 0x01, MRZ_LINE: 0x02, FACE: 0x03, SIGNATURE: 0x04 } as const;
+/** PRINT_DATA_PAGE operations: the first payload byte (docs/protocol.md, "Printing a page"). */
+export const PageOp = { BEGIN: 0x01, DATA: 0x02, COMMIT: 0x03 } as const;
+/** Pixel formats of a page raster on the wire, both zlib (deflate) compressed. */
+export const PageFormat = {
+  /** 1 bit a pixel, 1 = ink, rows MSB first padded to whole bytes. */
+  MONO1: 0x01,
+  /** 1 byte a pixel, luminance 0 (black) to 255 (paper). */
+  GREY8: 0x08,
+} as const;
 /** DETECT_CHIP TLV tags. */
 export const ChipTag = { UID: 0x01, ATS: 0x02 } as const;
 

@@ -82,6 +82,15 @@ describe('simulated camera (MRZ read from the printed raster)', () => {
     expect(readMrz(raster, { faults })).toEqual(readMrz(raster, { faults }));
   });
 
+  it('reads a bilevel print (pure ink on paper, as a 1-bit printer prints)', () => {
+    const { lines, raster } = printed(8);
+    const rgba = raster.rgba.map((v, i) => (i % 4 === 3 ? 255 : v < 128 ? 0 : 255));
+    const r = readMrz({ ...raster, rgba });
+    expect(r.reason).toBeUndefined();
+    expect(r.lines).toEqual(lines);
+    expect(r.readable).toBe(true);
+  });
+
   it('says why a page without an MRZ cannot be read', () => {
     const blank = rasterizeDataPage(mrzOnlySvg(['', '']));
     const r = readMrz(blank);

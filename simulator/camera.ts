@@ -189,7 +189,10 @@ export function degradeZone(
   z.gray.set(g);
 }
 
-/** Otsu's threshold over the zone's histogram; 0 when the zone has no contrast at all. */
+/**
+ * Otsu's threshold over the zone's histogram (ink is `<= threshold`); -1 when the zone has no
+ * contrast at all. A bilevel print (pure black dots on white) has its threshold at 0.
+ */
 function otsu(gray: Uint8Array): number {
   const hist = new Float64Array(256);
   for (let i = 0; i < gray.length; i++) hist[gray[i]!]!++;
@@ -199,7 +202,7 @@ function otsu(gray: Uint8Array): number {
   let wB = 0;
   let sumB = 0;
   let best = 0;
-  let threshold = 0;
+  let threshold = -1;
   for (let t = 0; t < 256; t++) {
     wB += hist[t]!;
     if (wB === 0) continue;
@@ -398,7 +401,7 @@ export function readMrz(page: PageRaster, opts: ReadOptions = {}): MrzReading {
   if (opts.faults) degradeZone(z, opts.faults);
   const threshold = otsu(z.gray);
   const b = binarize(z, threshold);
-  const found = threshold === 0 ? 'the MRZ zone is blank' : locate(b, g);
+  const found = threshold < 0 ? 'the MRZ zone is blank' : locate(b, g);
   if (typeof found === 'string')
     return { lines: [], chars: [], unreadable: [], readable: false, reason: found };
 

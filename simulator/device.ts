@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { LinkResponse } from '../drivers/link.ts';
-import { decodePrintJob, type PrintJob } from '../drivers/printer.ts';
+import { decodePage, parsePageCommand, type PageHeader } from '../drivers/page-transfer.ts';
 import {
   ChipTag,
   Command,
@@ -15,15 +16,45 @@ import {
   u32,
 } from '../drivers/protocol.ts';
 import { MAX_PAYLOAD } from '../drivers/frame.ts';
+import { PRINTER_DPI, pagePixels } from '../mrtd/data-page-raster.ts';
+import { readMrz } from './camera.ts';
 import { SimChip, type SimChipOptions } from './chip.ts';
 import type { Booklet } from './hopper.ts';
+import { printedRaster, type PagePrintFaults, type PrintedPage } from './printed-page.ts';
 import type { TimingProfile } from './profiles.ts';
 
 /** A booklet inside the simulated printer. */
 export interface SimBooklet {
   booklet: Booklet;
   chip: SimChip | undefined;
-  printed?: PrintJob;
+  /** The page printed on it: the raster received and the print faults. */
+  printed?: PrintedPage;
+  /** Print faults injected (DEBUG) while it is in the transport, for its next print. */
+  printFaults?: PagePrintFaults;
+}
+
+/** A page being received: its BEGIN, and the bytes so far (in order, no gaps). */
+interface PageTransfer {
+  id: number;
+  header: PageHeader;
+  received: Buffer[];
+  length: number;
+}
+
+/** Strengths of the hopper's print faults (docs/hopper-format.md), in mm and pixels at 300 dpi. */
+export function bookletPrintFaults(booklet: Booklet, dpi: number): PagePrintFaults {
+  const f: PagePrintFaults = {};
+  const px = (mm: number): number => Math.round((mm * dpi) / 25.4);
+  const has = (name: Booklet['faults'][number]): boolean => booklet.faults.includes(name);
+  if (has('misprint')) f.misprint = true;
+  if (has('shift-print')) f.shift = { dx: px(1), dy: -px(8) };
+  if (has('smear-print')) f.smear = px(0.7);
+  else if (has('smear-print-light')) f.smear = px(0.17);
+  if (has('fade-print')) {
+    f.fade = 0.7;
+    f.seed = createHash('sha256').update(booklet.printedSerial).digest().readUInt32BE(0);
+  }
+  return f;
 }
 
 /** Faults that act on the link, consumed by the simulator's link wiring. */
@@ -50,6 +81,10 @@ export const FAULT_HELP = [
   'hopper-empty         remove every booklet from the input hopper',
   'reject-tray-full | reject-tray-empty',
   'kill-chip            the chip of the booklet in the transport stops answering',
+  'smear-print <px>     the next page printed on the booklet in the transport is smeared',
+  'fade-print <0..1>    ... printed that much fainter, that share of its dots missing',
+  'shift-print <dx> <dy>  ... printed that many pixels off its place (right/down positive)',
+  'misprint             ... printed with MRZ line 1 again where line 2 belongs',
 ];
 
 function res(status: number, payload: Buffer = Buffer.alloc(0)): LinkResponse {
@@ -89,8 +124,16 @@ export class SimDevice extends EventEmitter {
     noAnswer: 0,
     disconnect: undefined,
   };
-  /** Every print job received, in order (for tests and the technician's view). */
+  /** Every print job printed, in order (for tests and the technician's view). */
   readonly printLog: { kind: 'data-page' | 'test-pattern'; detail: string }[] = [];
+  /** The printer's resolution and printable page (IDENTIFY; a page must be this size). */
+  readonly dpi = PRINTER_DPI;
+  readonly page = pagePixels(PRINTER_DPI);
+  /** The page being received, if any (PRINT_DATA_PAGE BEGIN ... COMMIT). */
+  private transfer: PageTransfer | undefined;
+  private nextPageId = 1;
+  /** Called with every booklet that leaves the transport (the simulator's dump). */
+  onEjected: ((b: SimBooklet, tray: 'output' | 'reject') => void) | undefined;
 
   constructor(
     booklets: Booklet[],
@@ -126,9 +169,9 @@ export class SimDevice extends EventEmitter {
 
   /** Applies a fault or state change by name (DEBUG command and the simulator's stdin). */
   inject(command: string): string {
-    const [name, arg] = command.trim().split(/\s+/);
+    const [name, arg, arg2] = command.trim().split(/\s+/);
     const n = arg === undefined ? 1 : Number(arg);
-    if (arg !== undefined && (!Number.isFinite(n) || n < 0))
+    if (name !== 'shift-print' && arg !== undefined && (!Number.isFinite(n) || n < 0))
       throw new Error(`fault "${name}": bad number "${arg}"`);
     switch (name) {
       case 'corrupt-crc':
@@ -215,10 +258,36 @@ export class SimDevice extends EventEmitter {
           throw new Error('kill-chip: no booklet with a chip in the transport');
         this.current.chip.dead = true;
         break;
+      case 'smear-print':
+        this.printFault(name).smear = arg === undefined ? 8 : n;
+        break;
+      case 'fade-print':
+        if (n > 1) throw new Error('fault "fade-print": strength is 0..1');
+        this.printFault(name).fade = arg === undefined ? 0.7 : n;
+        break;
+      case 'shift-print': {
+        const dx = Number(arg ?? 0);
+        const dy = Number(arg2 ?? 0);
+        if (!Number.isInteger(dx) || !Number.isInteger(dy))
+          throw new Error('fault "shift-print": give dx and dy in whole pixels');
+        this.printFault(name).shift = { dx, dy };
+        break;
+      }
+      case 'misprint':
+        this.printFault(name).misprint = true;
+        break;
       default:
         throw new Error(`unknown fault "${name}"; known:\n${FAULT_HELP.join('\n')}`);
     }
     return `ok ${command.trim()}`;
+  }
+
+  /** The print faults of the booklet in the transport, before its page is printed. */
+  private printFault(name: string): PagePrintFaults {
+    const b = this.current;
+    if (!b) throw new Error(`${name}: no booklet in the transport`);
+    if (b.printed) throw new Error(`${name}: the booklet in the transport is already printed`);
+    return (b.printFaults ??= {});
   }
 
   /** Answers one command; null means "do not answer" (a fault). */
@@ -279,6 +348,11 @@ export class SimDevice extends EventEmitter {
             { tag: IdentityTag.SERIAL, value: Buffer.from(this.serialNumber) },
             { tag: IdentityTag.KIND, value: Buffer.from('printer+encoder') },
             { tag: IdentityTag.MAX_PAYLOAD, value: u32(MAX_PAYLOAD) },
+            { tag: IdentityTag.PRINT_DPI, value: u16(this.dpi) },
+            {
+              tag: IdentityTag.PAGE_PIXELS,
+              value: Buffer.concat([u16(this.page.width), u16(this.page.height)]),
+            },
           ]),
         );
       case Command.GET_STATUS: {
@@ -345,45 +419,19 @@ export class SimDevice extends EventEmitter {
         this.position = Position.ENCODER;
         return res(Status.OK);
       }
-      case Command.PRINT_DATA_PAGE: {
-        let job: PrintJob;
-        try {
-          job = decodePrintJob(p);
-        } catch (e) {
-          return res(Status.BAD_PAYLOAD, Buffer.from(e instanceof Error ? e.message : 'bad job'));
-        }
-        const nr = this.mechanicalReady();
-        if (nr) return res(nr);
-        if (!this.current) return res(Status.NO_BOOKLET);
-        if (this.position === Position.NONE) return res(Status.WRONG_POSITION);
-        if (this.ribbon <= 0) return res(Status.RIBBON_OUT);
-        if (this.ink <= 0) return res(Status.INK_OUT);
-        this.position = Position.PRINTER;
-        const stages = ['text', 'mrz', 'face', 'signature', 'laminate'];
-        for (let i = 0; i < stages.length; i++) {
-          this.event(
-            Event.JOB_PROGRESS,
-            Buffer.concat([Buffer.from([(i * 100) / stages.length]), Buffer.from(stages[i]!)]),
-          );
-          const err = await this.work(this.profile.printMs / stages.length);
-          if (err) return res(err);
-        }
-        this.event(Event.JOB_PROGRESS, Buffer.concat([Buffer.from([100]), Buffer.from('done')]));
-        this.current.printed = job;
-        this.consume();
-        this.counters.printed++;
-        this.printLog.push({ kind: 'data-page', detail: job.mrz.join('\n') });
-        return res(Status.OK);
-      }
+      case Command.PRINT_DATA_PAGE:
+        return this.printPage(p);
       case Command.READ_MRZ: {
         if (!this.current) return res(Status.NO_BOOKLET);
         if (this.position !== Position.PRINTER || !this.current.printed)
           return res(Status.WRONG_POSITION);
         const err = await this.work(this.profile.readMrzMs);
         if (err) return res(err);
-        if (this.current.booklet.faults.includes('unreadable-serial'))
-          return res(Status.MRZ_UNREADABLE);
-        return res(Status.OK, Buffer.from(this.current.printed.mrz.join('\n'), 'ascii'));
+        // The camera reads the printed page, never the text the page was made from.
+        const reading = readMrz(printedRaster(this.current.printed));
+        if (!reading.readable)
+          return res(Status.MRZ_UNREADABLE, Buffer.from(unreadableWhy(reading)));
+        return res(Status.OK, Buffer.from(reading.lines.join('\n'), 'ascii'));
       }
       case Command.EJECT: {
         if (p.length !== 1 || p[0]! > 1)
@@ -407,8 +455,11 @@ export class SimDevice extends EventEmitter {
           this.outputTray.push(this.current);
           this.counters.ejectedOutput++;
         }
+        const left = this.current;
         this.current = undefined;
         this.position = Position.NONE;
+        this.transfer = undefined;
+        this.onEjected?.(left, reject ? 'reject' : 'output');
         return res(Status.OK);
       }
       case Command.TEST_PATTERN: {
@@ -474,6 +525,122 @@ export class SimDevice extends EventEmitter {
     }
   }
 
+  /**
+   * PRINT_DATA_PAGE: BEGIN opens a page (any page still open is dropped), DATA appends bytes at
+   * exactly the offset received so far, COMMIT checks length and SHA-256, decodes the page and
+   * only then prints it. Any refusal drops the open page: the station starts again with BEGIN.
+   */
+  private async printPage(p: Buffer): Promise<LinkResponse> {
+    let cmd;
+    try {
+      cmd = parsePageCommand(p);
+    } catch (e) {
+      this.transfer = undefined;
+      return res(Status.BAD_PAYLOAD, Buffer.from(e instanceof Error ? e.message : 'bad page'));
+    }
+    if (cmd.op === 'begin') {
+      this.transfer = undefined;
+      const h = cmd.header;
+      if (h.dpi !== this.dpi || h.width !== this.page.width || h.height !== this.page.height)
+        return res(
+          Status.BAD_PAYLOAD,
+          Buffer.from(
+            `page is ${h.width} x ${h.height} at ${h.dpi} dpi; this printer prints ${this.page.width} x ${this.page.height} at ${this.dpi} dpi`,
+          ),
+        );
+      const refused = this.printReady();
+      if (refused) return refused;
+      const id = this.nextPageId;
+      this.nextPageId = (this.nextPageId % 0xffff) + 1;
+      this.transfer = { id, header: h, received: [], length: 0 };
+      return res(Status.OK, u16(id));
+    }
+    const t = this.transfer;
+    if (!t || cmd.pageId !== t.id) {
+      this.transfer = undefined;
+      return res(
+        Status.PAGE_SEQUENCE,
+        Buffer.from(t ? `page ${cmd.pageId} is not the open page ${t.id}` : 'no page is open'),
+      );
+    }
+    if (cmd.op === 'data') {
+      if (cmd.offset !== t.length || t.length + cmd.bytes.length > t.header.length) {
+        this.transfer = undefined;
+        return res(
+          Status.PAGE_SEQUENCE,
+          Buffer.from(
+            cmd.offset !== t.length
+              ? `data at offset ${cmd.offset}, expected ${t.length}`
+              : `data beyond the page's ${t.header.length} bytes`,
+          ),
+        );
+      }
+      t.received.push(Buffer.from(cmd.bytes));
+      t.length += cmd.bytes.length;
+      return res(Status.OK);
+    }
+    // COMMIT
+    this.transfer = undefined;
+    if (t.length !== t.header.length)
+      return res(
+        Status.PAGE_INCOMPLETE,
+        Buffer.from(`received ${t.length} of ${t.header.length} bytes`),
+      );
+    const data = Buffer.concat(t.received);
+    if (!createHash('sha256').update(data).digest().equals(t.header.sha256))
+      return res(Status.PAGE_DIGEST);
+    try {
+      decodePage(t.header, data);
+    } catch (e) {
+      return res(Status.BAD_PAYLOAD, Buffer.from(e instanceof Error ? e.message : 'bad page'));
+    }
+    const refused = this.printReady();
+    if (refused) return refused;
+    const booklet = this.current!;
+    this.position = Position.PRINTER;
+    const stages = ['zones I-VI', 'zone VII (MRZ)', 'laminate'];
+    for (let i = 0; i < stages.length; i++) {
+      this.event(
+        Event.JOB_PROGRESS,
+        Buffer.concat([
+          Buffer.from([Math.round((i * 100) / stages.length)]),
+          Buffer.from(stages[i]!),
+        ]),
+      );
+      const err = await this.work(this.profile.printMs / stages.length);
+      if (err) return res(err);
+    }
+    this.event(Event.JOB_PROGRESS, Buffer.concat([Buffer.from([100]), Buffer.from('done')]));
+    booklet.printed = {
+      header: t.header,
+      data,
+      faults: { ...bookletPrintFaults(booklet.booklet, t.header.dpi), ...booklet.printFaults },
+    };
+    this.consume();
+    this.counters.printed++;
+    this.printLog.push({
+      kind: 'data-page',
+      detail: `${t.header.width}x${t.header.height} ${t.header.length} bytes sha256 ${t.header.sha256.toString('hex')}`,
+    });
+    return res(Status.OK);
+  }
+
+  /** Whether a page can be printed on the booklet in the transport now (undefined: yes). */
+  private printReady(): LinkResponse | undefined {
+    const nr = this.mechanicalReady();
+    if (nr) return res(nr);
+    if (!this.current) return res(Status.NO_BOOKLET);
+    if (this.position === Position.NONE) return res(Status.WRONG_POSITION);
+    if (this.current.printed)
+      return res(
+        Status.WRONG_POSITION,
+        Buffer.from('the booklet in the transport is already printed'),
+      );
+    if (this.ribbon <= 0) return res(Status.RIBBON_OUT);
+    if (this.ink <= 0) return res(Status.INK_OUT);
+    return undefined;
+  }
+
   private consume(): void {
     const wasRibbonLow = this.ribbon < 50;
     const wasInkLow = this.ink < 50;
@@ -484,6 +651,19 @@ export class SimDevice extends EventEmitter {
     if (this.ink === 0) this.event(Event.INK_OUT);
     else if (this.ink < 50 && !wasInkLow) this.event(Event.INK_LOW);
   }
+}
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+/** Why the camera could not read: where, never what (the MRZ is personal data). */
+function unreadableWhy(r: ReturnType<typeof readMrz>): string {
+  if (r.reason) return r.reason;
+  const at = r.unreadable.slice(0, 8).map((u) => `${u.line}:${u.column}`);
+  return `${r.unreadable.length} uncertain character(s) at line:column ${at.join(' ')}${r.unreadable.length > 8 ? ' ...' : ''}`;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -49,6 +49,12 @@ export const BOOKLET_FAULTS = [
   'unreadable-serial',
   'locked',
   'corrupt-record',
+  // Print faults: what lands on the page (docs/hopper-format.md has their strengths).
+  'smear-print',
+  'smear-print-light',
+  'shift-print',
+  'fade-print',
+  'misprint',
 ] as const;
 export type BookletFault = (typeof BOOKLET_FAULTS)[number];
 

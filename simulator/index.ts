@@ -1,16 +1,26 @@
+import { mkdirSync } from 'node:fs';
 import { Link } from '../drivers/link.ts';
 import { FrameType } from '../drivers/link.ts';
 import { Command, commandName } from '../drivers/protocol.ts';
 import { SerialTransport } from '../drivers/serial.ts';
 import type { Transport } from '../drivers/transport.ts';
 import { SimDevice, type SimBooklet } from './device.ts';
+import { dumpBooklet } from './dump.ts';
 import { loadHopperFile, parseHopper, type Booklet, type HopperFile } from './hopper.ts';
 import { getProfile, type TimingProfile } from './profiles.ts';
 import { loadScenario } from './scenario.ts';
 import { ThrottledTransport } from './throttle.ts';
 import { createVirtualSerialPair } from './virtual-port.ts';
 
-export { SimDevice, FAULT_HELP, type SimBooklet } from './device.ts';
+export { SimDevice, FAULT_HELP, bookletPrintFaults, type SimBooklet } from './device.ts';
+export { dumpBooklet, ldsFileName } from './dump.ts';
+export {
+  printedGrey,
+  printedPng,
+  printedRaster,
+  type PagePrintFaults,
+  type PrintedPage,
+} from './printed-page.ts';
 export {
   SimChip,
   EMRTD_AID,
@@ -44,6 +54,12 @@ export interface SimulatorOptions {
   transportLock?: boolean;
   /** Diagnostic lines (connection changes, faults). */
   log?: (line: string) => void;
+  /**
+   * Writes every booklet that leaves the transport personalized or printed into
+   * `<dump>/<booklet serial>/`: its chip's files, the printed page (PNG) and the MRZ read from
+   * it (docs/hopper-format.md, "Dump").
+   */
+  dump?: string;
 }
 
 export interface RunningSimulator {
@@ -79,6 +95,27 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     transportLock: opts.transportLock ?? true,
   });
   scenario.setup?.(device);
+  const dumpDir = opts.dump;
+  if (dumpDir !== undefined) {
+    try {
+      mkdirSync(dumpDir, { recursive: true });
+    } catch (e) {
+      throw new Error(
+        `cannot create the dump directory ${dumpDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
+    }
+    device.onEjected = (b, tray) => {
+      try {
+        const wrote = dumpBooklet(dumpDir, b, tray);
+        if (wrote) log(`dumped ${wrote}`);
+      } catch (e) {
+        // The booklet has left the printer either way; the dump's failure is reported, not fatal.
+        log(
+          `dump of ${b.booklet.printedSerial} failed: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }
+    };
+  }
 
   const pair = await createVirtualSerialPair(opts.dir ? { dir: opts.dir } : {});
   let link: Link | undefined;

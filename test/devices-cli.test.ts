@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -9,7 +9,11 @@ import type { Db } from '../db/open.ts';
 import { EncoderClient } from '../drivers/encoder.ts';
 import { openSerialLink } from '../drivers/open.ts';
 import { PrinterClient } from '../drivers/printer.ts';
+import { beginPayload, commitPayload, dataPayload, encodePage } from '../drivers/page-transfer.ts';
 import { Command } from '../drivers/protocol.ts';
+import { mrzOnlySvg } from '../mrtd/data-page.ts';
+import { rasterizeDataPage } from '../mrtd/data-page-raster.ts';
+import { readMrz } from '../simulator/camera.ts';
 import { lookupBooklet } from '../station/booklets.ts';
 import { seedStation } from '../station/dev-seed.ts';
 import { permitClearTransport } from '../station/device-gate.ts';
@@ -23,6 +27,7 @@ import { authenticate } from '../station/users.ts';
 import {
   defaultHopper,
   makeBooklet,
+  printedRaster,
   startSimulator,
   type RunningSimulator,
 } from '../simulator/index.ts';
@@ -30,6 +35,13 @@ import { DEV_PIN, OUR_PROFILE, seedFor } from '../simulator/seed.ts';
 import { runCli } from './helpers/cli.ts';
 import { closeAllSocatPairs, createSocatPair } from './helpers/socat.ts';
 import { DEV_ENV, seedScenarioStation, type SeededStation } from './intake-support.ts';
+
+/** A page the terminal prints on a test booklet: the MRZ zone of a specimen. */
+const TERMINAL_MRZ: [string, string] = [
+  'P<PERQUISPE<HUAMAN<<ROSA<MARIA<<<<<<<<<<<<<<',
+  'PA10000012PER8504123F3104128<<<<<<<<<<<<<<06',
+];
+const PAGE = encodePage(rasterizeDataPage(mrzOnlySvg(TERMINAL_MRZ)));
 
 let sim: RunningSimulator;
 let dataDir: string;
@@ -236,7 +248,7 @@ describe('station device', () => {
     const counters = { ...sim.device.counters };
     const prints = sim.device.printLog.length;
     const before = auditHead(station.db);
-    const job = '02000a5345435245544d525a31'; // MRZ line "SECRETMRZ1"
+    const job = beginPayload(PAGE).toString('hex');
     const refused = [
       'FEED',
       '0x10',
@@ -329,13 +341,18 @@ describe('station device', () => {
     const db = openStationDb(dir);
     const sim2 = await startSimulator({ hopper: { version: 1, booklets } });
     try {
-      const job = '02000a5345435245544d525a31'; // MRZ line "SECRETMRZ1"
+      // The page goes as BEGIN, DATA, COMMIT (docs/protocol.md); the fresh printer numbers it 1.
+      const job = beginPayload(PAGE).toString('hex');
+      const data = dataPayload(1, 0, PAGE.data).toString('hex');
+      const commit = commitPayload(1).toString('hex');
       const { text } = await terminal(db, dir, sim2.stationPath, [
         `PRINT_DATA_PAGE ${job}`, // nothing has passed test intake yet
         'intake-test',
         'MOVE_TO_ENCODER',
         'TRANSCEIVE 00da006306cafebabe1234',
         `0x13 ${job}`,
+        `PRINT_DATA_PAGE ${data}`,
+        `PRINT_DATA_PAGE ${commit}`,
         'READ_MRZ',
         'EJECT 00',
         `PRINT_DATA_PAGE ${job}`, // the booklet has left: the permit ended with the eject
@@ -349,18 +366,24 @@ describe('station device', () => {
       expect(text).toMatch(/== MOVE_TO_ENCODER: OK/);
       expect(text).toMatch(/>> CMD TRANSCEIVE seq=\d+ APDU 00da0063 \+7 bytes \(not shown\)/);
       expect(text).toMatch(/== TRANSCEIVE: OK SW [0-9a-f]{4} \+0 bytes \(not shown\)/);
-      expect(text).toMatch(/CMD PRINT_DATA_PAGE seq=\d+ 13 bytes of personal data \(not shown\)/);
-      expect(text).toMatch(/== PRINT_DATA_PAGE: OK/);
-      expect(text).toMatch(/== READ_MRZ: OK 10 bytes of personal data \(not shown\)/);
+      expect(text).toMatch(/CMD PRINT_DATA_PAGE seq=\d+ 44 bytes of personal data \(not shown\)/);
+      expect(text).toMatch(
+        new RegExp(`CMD PRINT_DATA_PAGE seq=\\d+ ${PAGE.length + 7} bytes of personal data`),
+      );
+      expect(text.match(/== PRINT_DATA_PAGE: OK/g)).toHaveLength(3);
+      expect(text).toMatch(/== READ_MRZ: OK 89 bytes of personal data \(not shown\)/);
       expect(text).toMatch(/== EJECT: OK/);
-      expect(text.match(/>> CMD PRINT_DATA_PAGE /g)).toHaveLength(1);
+      expect(text.match(/>> CMD PRINT_DATA_PAGE /g)).toHaveLength(3);
       expect(text.match(/^!! refused: /gm)).toHaveLength(5);
       expect(text).not.toMatch(/cafebabe/);
-      expect(text).not.toMatch(/5345435245544d525a31/);
+      expect(text).not.toMatch(new RegExp(Buffer.from(TERMINAL_MRZ[1]).toString('hex')));
       // The test booklet was printed on and is used up; the production one is untouched.
-      expect(sim2.outputTray.map((b) => [b.booklet.printedSerial, b.printed?.mrz])).toEqual([
-        ['PA7000001', ['SECRETMRZ1']],
-      ]);
+      expect(
+        sim2.outputTray.map((b) => [
+          b.booklet.printedSerial,
+          b.printed && readMrz(printedRaster(b.printed)).lines,
+        ]),
+      ).toEqual([['PA7000001', TERMINAL_MRZ]]);
       expect(sim2.rejectTray.map((b) => [b.booklet.printedSerial, b.printed])).toEqual([
         ['PA7000002', undefined],
       ]);
@@ -398,9 +421,10 @@ describe('station simulator', () => {
   });
 
   it('runs as a process, prints its port as JSON, takes faults on stdin, stops on SIGTERM', async () => {
+    const dump = join(dataDir, 'dump');
     const child = spawn(
       process.execPath,
-      ['bin/station.mjs', 'simulator', '--json', '--scenario', 'faulty-stock'],
+      ['bin/station.mjs', 'simulator', '--json', '--scenario', 'faulty-stock', '--dump', dump],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
     try {
@@ -412,11 +436,13 @@ describe('station simulator', () => {
         });
         child.once('exit', (c) => reject(new Error(`simulator exited ${c}`)));
       });
-      const { stationPath, booklets } = JSON.parse(first) as {
+      const { stationPath, booklets, ...rest } = JSON.parse(first) as {
         stationPath: string;
         booklets: number;
       };
       expect(booklets).toBe(6);
+      expect(rest).toMatchObject({ dump });
+      expect(readdirSync(dump)).toEqual([]);
       child.stdin.write('jam\n');
       await new Promise((r) => setTimeout(r, 200));
       expect(lines).toContain('ok jam');
@@ -428,6 +454,14 @@ describe('station simulator', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     }
+  });
+
+  it('refuses a dump directory it cannot create', async () => {
+    const file = join(dataDir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const r = await runCli(['simulator', '--dump', join(file, 'dump')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot create the dump directory .*not-a-dir\/dump: ENOTDIR/);
   });
 
   it('refuses an invalid hopper file with the field named', async () => {

@@ -408,7 +408,13 @@ describe('the device permit: nothing that moves, prints or writes leaves without
       if (e.dir === 'tx' && e.frame?.type === FrameType.COMMAND) onWire.push(e.frame.code);
     });
   };
-  const MRZ = ['P<PERQUISPE<<ROSA<<<<<<<<<<<<<<<<<<<<<<<<<<<'];
+  // Blank paper at the printer's page size: what is printed does not matter, it must not leave.
+  const BLANK_PAGE = {
+    width: 1476,
+    height: 1039,
+    dpi: 300,
+    rgba: new Uint8Array(1476 * 1039 * 4).fill(255),
+  };
 
   beforeAll(async () => {
     sim = await startSimulator({ hopper: { version: 1, booklets: pick('PA0100001') } });
@@ -429,7 +435,7 @@ describe('the device permit: nothing that moves, prints or writes leaves without
     const attempts: [string, () => Promise<unknown>][] = [
       ['printer.feed', () => printer.feed(none)],
       ['printer.moveToEncoder', () => printer.moveToEncoder(none)],
-      ['printer.printDataPage', () => printer.printDataPage({ fields: {}, mrz: MRZ }, none)],
+      ['printer.printPage', () => printer.printPage(BLANK_PAGE, none)],
       ['printer.eject output', () => printer.eject('output', none)],
       ['printer.eject reject', () => printer.eject('reject', none)],
       ['printer.testPattern', () => printer.testPattern('nozzle', none)],
@@ -452,7 +458,11 @@ describe('the device permit: nothing that moves, prints or writes leaves without
       ['a truncated APDU', () => link.request(0x42, Buffer.from([0x00, 0xd6]))],
       ['raw 0x10 FEED', () => link.request(0x10)],
       ['raw 0x12 MOVE_TO_ENCODER', () => link.request(0x12)],
-      ['raw 0x13 PRINT_DATA_PAGE', () => link.request(0x13, Buffer.from('0200034142', 'hex'))],
+      [
+        'raw 0x13 PRINT_DATA_PAGE data',
+        () => link.request(0x13, Buffer.from('02000100000000aa', 'hex')),
+      ],
+      ['raw 0x13 PRINT_DATA_PAGE commit', () => link.request(0x13, Buffer.from('030001', 'hex'))],
       ['raw 0x15 EJECT', () => link.request(0x15, Buffer.from([0]))],
       ['raw 0x16 TEST_PATTERN', () => link.request(0x16, Buffer.from([1]))],
       ['raw 0x17 CLEAN', () => link.request(0x17)],

@@ -16,6 +16,7 @@ interface SimOpts {
   profile?: string;
   scenario?: string;
   dir?: string;
+  dump?: string;
   json?: boolean;
   list?: boolean;
 }
@@ -30,6 +31,10 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--profile <name>', `timing profile: ${Object.keys(PROFILES).join(', ')}`)
     .option('--scenario <name>', 'scenario in simulator/scenarios/ (default "default")')
     .option('--dir <dir>', 'directory for the virtual port links (default: a temporary one)')
+    .option(
+      '--dump <dir>',
+      'write each booklet leaving the printer personalized or printed into <dir>/<serial>/: chip files (EF.COM.bin, DG1.bin, ..., EF.SOD.bin), page.png, mrz.txt',
+    )
     .option('--json', 'print one JSON line with the station-side path')
     .option('--list', 'list scenarios, profiles and faults, then exit')
     .action(async (opts: SimOpts) => {
@@ -45,6 +50,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (opts.profile) simOpts.profile = opts.profile;
       if (opts.scenario) simOpts.scenario = opts.scenario;
       if (opts.dir) simOpts.dir = opts.dir;
+      if (opts.dump) simOpts.dump = opts.dump;
       let sim;
       try {
         sim = await startSimulator(simOpts);
@@ -57,11 +63,13 @@ export function register(program: Command, ctx: CliContext): void {
             stationPath: sim.stationPath,
             profile: sim.profile.name,
             booklets: sim.hopper.length,
+            ...(opts.dump ? { dump: opts.dump } : {}),
           }),
         );
       else {
         ctx.out(`simulator ready: station port ${sim.stationPath}`);
         ctx.out(`profile ${sim.profile.name}, ${sim.hopper.length} booklets in the hopper`);
+        if (opts.dump) ctx.out(`dumping personalized and printed booklets into ${opts.dump}`);
         ctx.out(
           'type a fault (e.g. "jam", "cover-open", "corrupt-crc 2"; "help" lists them); Ctrl-C stops',
         );

@@ -1,0 +1,193 @@
+/**
+ * The page raster of a print job on the wire (docs/protocol.md, "Printing a page"): the pixel
+ * formats, their compression, and the payloads of PRINT_DATA_PAGE's BEGIN, DATA and COMMIT.
+ * Both sides use it: the printer client to send a page, the simulated printer to receive one.
+ */
+import { createHash } from 'node:crypto';
+import { deflateSync, inflateSync } from 'node:zlib';
+import { PageFormat, PageOp } from './protocol.ts';
+
+/** An RGBA raster (row-major, 4 bytes a pixel), e.g. mrtd/data-page-raster.ts's PageRaster. */
+export interface RgbaRaster {
+  width: number;
+  height: number;
+  dpi: number;
+  rgba: Uint8Array;
+}
+
+export type PageFormatName = 'mono1' | 'grey8';
+export const PAGE_FORMAT_CODES: Record<PageFormatName, number> = {
+  mono1: PageFormat.MONO1,
+  grey8: PageFormat.GREY8,
+};
+
+/** The largest compressed page a printer accepts (bounds its receive buffer). */
+export const MAX_PAGE_BYTES = 16 * 1024 * 1024;
+/** BEGIN: op, format u8, width u16, height u16, dpi u16, length u32, SHA-256. */
+const BEGIN_LENGTH = 1 + 1 + 2 + 2 + 2 + 4 + 32;
+/** DATA header: op, page id u16, offset u32; the bytes follow. */
+export const DATA_HEADER = 1 + 2 + 4;
+
+export interface PageHeader {
+  format: number;
+  width: number;
+  height: number;
+  dpi: number;
+  /** Length of the compressed page in bytes. */
+  length: number;
+  sha256: Buffer;
+}
+
+/** A page ready to send: its header and compressed bytes. */
+export interface EncodedPage extends PageHeader {
+  data: Buffer;
+}
+
+/** 4 x 4 ordered-dither thresholds (Bayer), scaled to 0..255. */
+const BAYER4 = [0, 8, 2, 10, 12, 4, 14, 6, 3, 11, 1, 9, 15, 7, 13, 5].map((v) => (v + 0.5) * 16);
+
+/** Luminance as the printer and its camera see it (the same weights as simulator/camera.ts). */
+function luminance(rgba: Uint8Array, i: number): number {
+  return (77 * rgba[i]! + 150 * rgba[i + 1]! + 29 * rgba[i + 2]!) >> 8;
+}
+
+/**
+ * Turns an RGBA raster into a page for the wire. `mono1` (the default of PrinterClient) dithers
+ * the tones with a 4 x 4 ordered matrix: text and the MRZ stay solid, the portrait keeps its
+ * tones as dot density, and the regular pattern compresses about ten times better than grey.
+ */
+export function encodePage(raster: RgbaRaster, format: PageFormatName = 'mono1'): EncodedPage {
+  const { width, height, dpi, rgba } = raster;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
+    throw new RangeError(`page raster size ${width} x ${height} is not a positive whole size`);
+  if (width > 0xffff || height > 0xffff || !Number.isInteger(dpi) || dpi < 1 || dpi > 0xffff)
+    throw new RangeError(`page raster ${width} x ${height} at ${dpi} dpi is out of range`);
+  if (rgba.length !== width * height * 4)
+    throw new RangeError(
+      `page raster holds ${rgba.length} bytes, ${width} x ${height} RGBA needs ${width * height * 4}`,
+    );
+  let raw: Uint8Array;
+  if (format === 'grey8') {
+    raw = new Uint8Array(width * height);
+    for (let p = 0, i = 0; p < raw.length; p++, i += 4) raw[p] = luminance(rgba, i);
+  } else if (format === 'mono1') {
+    const stride = Math.ceil(width / 8);
+    raw = new Uint8Array(stride * height);
+    for (let y = 0; y < height; y++) {
+      const row = y * stride;
+      const dither = (y & 3) * 4;
+      for (let x = 0, i = y * width * 4; x < width; x++, i += 4)
+        if (luminance(rgba, i) < BAYER4[dither + (x & 3)]!) raw[row + (x >> 3)]! |= 0x80 >> (x & 7);
+    }
+  } else throw new RangeError(`unknown page format "${String(format)}" (mono1, grey8)`);
+  const data = deflateSync(raw, { level: 6 });
+  return {
+    format: PAGE_FORMAT_CODES[format],
+    width,
+    height,
+    dpi,
+    length: data.length,
+    sha256: createHash('sha256').update(data).digest(),
+    data,
+  };
+}
+
+export function beginPayload(h: PageHeader): Buffer {
+  const b = Buffer.alloc(BEGIN_LENGTH);
+  b[0] = PageOp.BEGIN;
+  b[1] = h.format;
+  b.writeUInt16BE(h.width, 2);
+  b.writeUInt16BE(h.height, 4);
+  b.writeUInt16BE(h.dpi, 6);
+  b.writeUInt32BE(h.length, 8);
+  h.sha256.copy(b, 12);
+  return b;
+}
+
+export function dataPayload(pageId: number, offset: number, bytes: Buffer): Buffer {
+  const h = Buffer.alloc(DATA_HEADER);
+  h[0] = PageOp.DATA;
+  h.writeUInt16BE(pageId, 1);
+  h.writeUInt32BE(offset, 3);
+  return Buffer.concat([h, bytes]);
+}
+
+export function commitPayload(pageId: number): Buffer {
+  const b = Buffer.alloc(3);
+  b[0] = PageOp.COMMIT;
+  b.writeUInt16BE(pageId, 1);
+  return b;
+}
+
+export type PageCommand =
+  | { op: 'begin'; header: PageHeader }
+  | { op: 'data'; pageId: number; offset: number; bytes: Buffer }
+  | { op: 'commit'; pageId: number };
+
+/** Parses a PRINT_DATA_PAGE payload; throws naming what is malformed. */
+export function parsePageCommand(p: Buffer): PageCommand {
+  switch (p[0]) {
+    case PageOp.BEGIN: {
+      if (p.length !== BEGIN_LENGTH)
+        throw new Error(`BEGIN is ${BEGIN_LENGTH} bytes, got ${p.length}`);
+      const header: PageHeader = {
+        format: p[1]!,
+        width: p.readUInt16BE(2),
+        height: p.readUInt16BE(4),
+        dpi: p.readUInt16BE(6),
+        length: p.readUInt32BE(8),
+        sha256: Buffer.from(p.subarray(12, 44)),
+      };
+      if (header.format !== PageFormat.MONO1 && header.format !== PageFormat.GREY8)
+        throw new Error(`unknown page format 0x${header.format.toString(16)}`);
+      if (header.length < 1 || header.length > MAX_PAGE_BYTES)
+        throw new Error(`page length ${header.length} is outside 1..${MAX_PAGE_BYTES}`);
+      return { op: 'begin', header };
+    }
+    case PageOp.DATA:
+      if (p.length <= DATA_HEADER) throw new Error('DATA without page bytes');
+      return {
+        op: 'data',
+        pageId: p.readUInt16BE(1),
+        offset: p.readUInt32BE(3),
+        bytes: p.subarray(DATA_HEADER),
+      };
+    case PageOp.COMMIT:
+      if (p.length !== 3) throw new Error(`COMMIT is 3 bytes, got ${p.length}`);
+      return { op: 'commit', pageId: p.readUInt16BE(1) };
+    default:
+      throw new Error(
+        p.length
+          ? `unknown PRINT_DATA_PAGE operation 0x${p[0]!.toString(16)} (01 begin, 02 data, 03 commit)`
+          : 'empty PRINT_DATA_PAGE',
+      );
+  }
+}
+
+/**
+ * Inflates a received page to 8-bit luminance (0 black, 255 paper), one byte a pixel. Throws
+ * when the data is not a zlib stream or does not hold exactly width x height pixels.
+ */
+export function decodePage(h: PageHeader, data: Buffer): Uint8Array {
+  const rawLength =
+    h.format === PageFormat.MONO1 ? Math.ceil(h.width / 8) * h.height : h.width * h.height;
+  let raw: Buffer;
+  try {
+    raw = inflateSync(data, { maxOutputLength: rawLength + 1 });
+  } catch (e) {
+    throw new Error(
+      `page data does not inflate to a ${h.width} x ${h.height} page: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  if (raw.length !== rawLength)
+    throw new Error(
+      `page data holds ${raw.length} bytes, a ${h.width} x ${h.height} page needs ${rawLength}`,
+    );
+  if (h.format === PageFormat.GREY8) return new Uint8Array(raw);
+  const grey = new Uint8Array(h.width * h.height).fill(255);
+  const stride = Math.ceil(h.width / 8);
+  for (let y = 0; y < h.height; y++)
+    for (let x = 0; x < h.width; x++)
+      if (raw[y * stride + (x >> 3)]! & (0x80 >> (x & 7))) grey[y * h.width + x] = 0;
+  return grey;
+}
