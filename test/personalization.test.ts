@@ -118,4 +118,162 @@ describe('a normal job', () => {
   });
 });
 
-export type { PersoOutcome };
+const inProcess = (): number =>
+  ps.station.db
+    .prepare(`SELECT count(*) FROM booklets WHERE state = 'in_process'`)
+    .pluck()
+    .get() as number;
+
+function expectSpoiled(o: PersoOutcome, serial: string, step: string, answer: RegExp) {
+  expect(o).toMatchObject({ outcome: 'spoiled', serial, step });
+  if (o.outcome !== 'spoiled') return;
+  expect(o.answer).toMatch(answer);
+  expect(o.ejectError).toBeUndefined();
+  expect(lookupBooklet(ps.station.db, serial)!.state).toBe('spoiled');
+  expect(appStatus(o.applicationId!)).toBe('queued');
+  expect(rig!.sim.rejectTray.at(-1)!.booklet.printedSerial).toBe(serial);
+  expect(getPersoJob(ps.station.db, o.jobId)).toMatchObject({
+    status: 'spoiled',
+    failedStep: step,
+    sealedMrz: null,
+  });
+  const events = ps.station.db
+    .prepare(
+      `SELECT reason FROM booklet_events e JOIN booklets b ON b.id = e.booklet_id WHERE b.serial = ? ORDER BY e.id DESC LIMIT 1`,
+    )
+    .pluck()
+    .get(serial) as string;
+  expect(events).toContain(step);
+  expect(
+    pendingOutbox(ps.station.db, 1000).filter(
+      (x) => x.kind === 'spoilage' && (x.payload as { jobId: number }).jobId === o.jobId,
+    ),
+  ).toHaveLength(1);
+  expect(inProcess()).toBe(0);
+}
+
+describe('faults and their outcomes', () => {
+  it('the chip dies mid-write: spoiled at the chip step, with the device answer; application back in the queue', async () => {
+    rig = await startRig(ps, [ps.booklet('PA3000002')]);
+    const o0 = rig.opts();
+    let n = 0;
+    const transmit = o0.encoder.transmit.bind(o0.encoder);
+    o0.encoder.transmit = async (raw, permit) => {
+      // The 6th protected command: files are being written.
+      if (raw[1] === 0xd6 && ++n === 3) rig!.sim.inject('kill-chip');
+      return transmit(raw, permit);
+    };
+    const o = await personalize(o0);
+    expectSpoiled(o, 'PA3000002', 'chip-step', /UPDATE BINARY .* chip stopped answering/);
+  });
+
+  it('a jam while printing: spoiled at print; the job pauses for the jam before the reject eject', async () => {
+    rig = await startRig(ps, [ps.booklet('PA3000003')]);
+    const o0 = rig.opts();
+    const pauses: string[] = [];
+    const print = o0.printer.printDataPage.bind(o0.printer);
+    o0.printer.printDataPage = async (job, permit) => {
+      rig!.sim.inject('jam');
+      return print(job, permit);
+    };
+    const o = await personalize({
+      ...o0,
+      waitForOperator: async (p) => {
+        pauses.push(`${p.step}:${p.status}`);
+        rig!.sim.inject('clear-jam');
+      },
+    });
+    expectSpoiled(o, 'PA3000003', 'print', /JAM/);
+    expect(pauses).toEqual(['eject-reject:JAM']);
+  });
+
+  it('the connection drops while the chip is written: spoiled; the link comes back for the reject eject', async () => {
+    rig = await startRig(ps, [ps.booklet('PA3000004')]);
+    const o0 = rig.opts();
+    let n = 0;
+    const transmit = o0.encoder.transmit.bind(o0.encoder);
+    o0.encoder.transmit = async (raw, permit) => {
+      if (raw[1] === 0xd6 && ++n === 2) rig!.sim.inject('disconnect 200');
+      return transmit(raw, permit);
+    };
+    const o = await personalize(o0);
+    expectSpoiled(o, 'PA3000004', 'chip-step', /disconnected|link/);
+  });
+
+  it('ribbon out: the job pauses before printing, resumes once replaced, and issues', async () => {
+    rig = await startRig(ps, [ps.booklet('PA3000005')]);
+    rig.sim.inject('ribbon-out');
+    const pauses: string[] = [];
+    const o = await personalize({
+      ...rig.opts(),
+      waitForOperator: async (p) => {
+        pauses.push(`${p.step}:${p.status}`);
+        rig!.sim.inject('ribbon-replace');
+      },
+    });
+    expect(o.outcome).toBe('issued');
+    expect(pauses).toEqual(['print:RIBBON_OUT']);
+    expect(lookupBooklet(ps.station.db, 'PA3000005')!.state).toBe('issued');
+  });
+
+  it('hopper empty: the job pauses at intake and goes on when booklets are loaded', async () => {
+    rig = await startRig(ps, []);
+    const pauses: string[] = [];
+    const o = await personalize({
+      ...rig.opts(),
+      waitForOperator: async (p) => {
+        pauses.push(`${p.step}:${p.status}`);
+        rig!.sim.hopper.push(ps.booklet('PA3000006'));
+      },
+    });
+    expect(pauses).toEqual(['intake:HOPPER_EMPTY']);
+    expect(o).toMatchObject({ outcome: 'issued', serial: 'PA3000006' });
+  });
+
+  it('hopper empty and nobody loads it: the application goes back to the queue, nothing else moved', async () => {
+    rig = await startRig(ps, []);
+    const o = await personalize({
+      ...rig.opts(),
+      waitForOperator: () => Promise.reject(new Error('operator stopped the job')),
+    });
+    expect(o).toMatchObject({ outcome: 'returned', step: 'intake' });
+    if (o.outcome !== 'returned') return;
+    expect(appStatus(o.applicationId!)).toBe('queued');
+    expect(o.serial).toBeUndefined();
+  });
+
+  it('a failure before anything is written gives the booklet back to stock, blank, in the output tray', async () => {
+    rig = await startRig(ps, [ps.booklet('PA3000007')]);
+    const o = await personalize({
+      ...rig.opts(),
+      signer: {
+        ...ps.signer,
+        signer: {
+          keyType: 'ec',
+          sign: () => Promise.reject(new Error('token removed')),
+          close() {},
+        },
+      },
+    });
+    expect(o).toMatchObject({ outcome: 'returned', step: 'prepare', serial: 'PA3000007' });
+    if (o.outcome !== 'returned') return;
+    expect(o.answer).toMatch(/token removed/);
+    expect(lookupBooklet(ps.station.db, 'PA3000007')!.state).toBe('allocated');
+    expect(appStatus(o.applicationId!)).toBe('queued');
+    const out = rig.sim.outputTray.at(-1)!;
+    expect(out.booklet.printedSerial).toBe('PA3000007');
+    expect(out.chip!.lifeCycle).toBe(LifeCycle.PRE_PERSONALIZED);
+    expect(out.printed).toBeUndefined();
+    expect(inProcess()).toBe(0);
+  });
+
+  it('refuses to personalize with the TEST Document Signer, and a technician may not personalize', async () => {
+    rig = await startRig(ps, []);
+    await expect(personalize({ ...rig.opts(), signer: ps.testSigner })).rejects.toThrow(
+      /production Document Signer/,
+    );
+    await expect(personalize(rig.opts('technician'))).rejects.toThrow(
+      /technician|not allowed|role/i,
+    );
+  });
+});

@@ -38,7 +38,7 @@ import {
 } from '../applications/index.ts';
 import { writeAudit } from '../audit.ts';
 import { lookupBooklet } from '../booklets.ts';
-import { permitForClearance, revokePermit } from '../device-gate.ts';
+import { permitEjectAgain, permitForClearance, revokePermit } from '../device-gate.ts';
 import { StationError } from '../errors.ts';
 import { getStationIdentity } from '../identity.ts';
 import {
@@ -331,7 +331,10 @@ export async function runJob(
     try {
       await waitForOperator({ jobId, step: during, status: f.flag, instruction: f.instruction });
     } catch (err) {
-      throw new PauseAbandoned(err instanceof Error ? err.message : String(err));
+      throw new JobFailure(
+        during,
+        `stopped while paused for ${f.flag}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     at('resume', { during });
     step = during;
@@ -344,6 +347,29 @@ export async function runJob(
       } catch (e) {
         if (!faultOf(e)) throw e;
         await pause(e, during);
+      }
+    }
+  };
+
+  /** Ejects the booklet; after a pause for a fault the job's permit has ended: one more. */
+  const ejectWithPauses = async (
+    during: PersoStepName,
+    tray: 'output' | 'reject',
+    first: DevicePermit,
+    serial: string,
+  ): Promise<'ejected' | 'removed'> => {
+    let p = first;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await printer.eject(tray, p);
+        return 'ejected';
+      } catch (e) {
+        // Taken out of the transport by the person who cleared a jam: in their hands.
+        if (attempt > 0 && e instanceof DeviceError && e.status === Status.NO_BOOKLET)
+          return 'removed';
+        if (!faultOf(e)) throw e;
+        await pause(e, during);
+        p = permitEjectAgain(db, actor, printer, { jobId, serial, tray });
       }
     }
   };
@@ -596,16 +622,8 @@ export async function runJob(
     }
 
     at('eject-output', {});
-    let removedByOperator = false;
-    await withPauses('eject-output', async () => {
-      try {
-        await printer.eject('output', permit);
-      } catch (e) {
-        // Taken out of the transport by the person who cleared a jam: in their hands.
-        if (e instanceof DeviceError && e.status === Status.NO_BOOKLET) removedByOperator = true;
-        else throw e;
-      }
-    });
+    const removedByOperator =
+      (await ejectWithPauses('eject-output', 'output', permit, serial)) === 'removed';
     const issuedAt = now();
     const steps_ = persoJournal(db, jobId).map((j) => ({ step: j.step, at: j.at }));
     let issuanceId: number | undefined;
@@ -730,7 +748,7 @@ export async function runJob(
         encoder.setWrapper(undefined);
         await reconnectIfDown(printer);
         at('eject-blank', {});
-        await withPauses('eject-blank', () => printer.eject('output', p));
+        await ejectWithPauses('eject-blank', 'output', p, c.serial);
       } catch (err) {
         ejectError = deviceAnswer(err);
       } finally {
@@ -805,7 +823,7 @@ export async function runJob(
       encoder.setWrapper(undefined);
       await reconnectIfDown(printer);
       at('eject-reject', {});
-      await withPauses('eject-reject', () => printer.eject('reject', permit));
+      await ejectWithPauses('eject-reject', 'reject', permit, serial);
     } catch (err) {
       ejectError = deviceAnswer(err);
     } finally {
