@@ -499,7 +499,11 @@ export async function runJob(
         sodSha256,
         signerCertificate: signer.certificatePem,
       });
-      journalPerso(db, jobId, 'prepare', now(), { sodSha256, files: [...lds.files.keys()] });
+      journalPerso(db, jobId, 'prepare', now(), {
+        sodSha256,
+        files: [...lds.files.keys()],
+        dataGroupHashes: dgHashes,
+      });
     })();
 
     const transceive = (raw: Buffer): Promise<Buffer> => encoder.transmit(raw, permit);

@@ -156,3 +156,19 @@ export function openStationSigner(
     close: () => signer.close(),
   };
 }
+
+/** The CSCA certificates (PEM) of the configured Document Signers, for recovery's read-back. */
+export function stationCscas(dataDir: string): { production?: string; test?: string } {
+  let config: DocumentSignersConfig;
+  try {
+    config = readDocumentSignersConfig(dataDir);
+  } catch {
+    return {};
+  }
+  const out: { production?: string; test?: string } = {};
+  for (const kind of ['production', 'test'] as const) {
+    const e = config[kind];
+    if (e) out[kind] = readPem(resolvePath(dataDir, e.csca), 'CSCA certificate');
+  }
+  return out;
+}
