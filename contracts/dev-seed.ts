@@ -30,4 +30,10 @@ export interface ScenarioSeed {
     role: 'operator' | 'supervisor' | 'technician' | 'admin';
     secret: string;
   }[];
+  /**
+   * Approved applications to queue (docs/application-format.md, no document number); image
+   * paths are names in the station's specimen image folder (assets/specimen: `face.jpg`,
+   * `signature.jpg`).
+   */
+  applications?: Record<string, unknown>[];
 }

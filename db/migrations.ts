@@ -395,6 +395,100 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    name: 'personalization jobs, their journal, issuance records, test job results, print order',
+    up: (db) => {
+      // docs/personalization.md. A job's journal row is written before the device is asked to
+      // act, so after a crash it says how far the booklet got; recovery reads the booklet and
+      // compares it with what the journal says was written.
+      db.exec(`
+        ALTER TABLE chip_profiles ADD COLUMN perso_order TEXT NOT NULL DEFAULT 'encode-first'
+          CHECK (perso_order IN ('encode-first','print-first'));
+
+        CREATE TABLE perso_jobs (
+          id INTEGER PRIMARY KEY,
+          job_kind TEXT NOT NULL CHECK (job_kind IN ('production','test')),
+          station_id TEXT NOT NULL,
+          actor_id INTEGER NOT NULL REFERENCES users(id),
+          owner TEXT,
+          started_at TEXT NOT NULL,
+          finished_at TEXT,
+          status TEXT NOT NULL CHECK (status IN
+            ('running','issued','test_passed','spoiled','returned','abandoned')),
+          application_id INTEGER REFERENCES applications(id),
+          intake_job_id INTEGER REFERENCES intake_jobs(id),
+          booklet_serial TEXT,
+          chip_uid TEXT,
+          document_number TEXT,
+          -- The MRZ under the application data key (recovery reads the chip with it); erased
+          -- when the job ends: the database keeps no personal data in the clear.
+          sealed_mrz BLOB,
+          sod_sha256 TEXT,
+          signer_certificate TEXT,
+          first_write_at TEXT,
+          failed_step TEXT,
+          reason TEXT,
+          CHECK (status = 'running' OR sealed_mrz IS NULL)
+        ) STRICT;
+        CREATE INDEX perso_jobs_open ON perso_jobs(id) WHERE status = 'running';
+        CREATE UNIQUE INDEX perso_jobs_intake ON perso_jobs(intake_job_id)
+          WHERE intake_job_id IS NOT NULL;
+
+        CREATE TABLE perso_journal (
+          id INTEGER PRIMARY KEY,
+          job_id INTEGER NOT NULL REFERENCES perso_jobs(id),
+          step TEXT NOT NULL,
+          at TEXT NOT NULL,
+          detail TEXT NOT NULL CHECK (json_valid(detail))
+        ) STRICT;
+        CREATE INDEX perso_journal_job ON perso_journal(job_id, id);
+        CREATE TRIGGER perso_journal_no_update BEFORE UPDATE ON perso_journal
+          BEGIN SELECT RAISE(ABORT, 'perso_journal is append-only'); END;
+        CREATE TRIGGER perso_journal_no_delete BEFORE DELETE ON perso_journal
+          BEGIN SELECT RAISE(ABORT, 'perso_journal is append-only'); END;
+
+        CREATE TABLE issuances (
+          id INTEGER PRIMARY KEY,
+          job_id INTEGER NOT NULL UNIQUE REFERENCES perso_jobs(id),
+          application_id INTEGER NOT NULL UNIQUE REFERENCES applications(id),
+          document_number TEXT NOT NULL UNIQUE,
+          booklet_serial TEXT NOT NULL UNIQUE,
+          chip_uid TEXT NOT NULL,
+          dg_hashes TEXT NOT NULL CHECK (json_valid(dg_hashes)),
+          sod_sha256 TEXT NOT NULL,
+          signer_certificate TEXT NOT NULL,
+          operator TEXT NOT NULL,
+          station_id TEXT NOT NULL,
+          steps TEXT NOT NULL CHECK (json_valid(steps)),
+          checks TEXT NOT NULL CHECK (json_valid(checks)),
+          recovered INTEGER NOT NULL DEFAULT 0 CHECK (recovered IN (0, 1)),
+          issued_at TEXT NOT NULL,
+          day TEXT NOT NULL
+        ) STRICT;
+        CREATE TRIGGER issuances_no_update BEFORE UPDATE ON issuances
+          BEGIN SELECT RAISE(ABORT, 'issuances are append-only'); END;
+        CREATE TRIGGER issuances_no_delete BEFORE DELETE ON issuances
+          BEGIN SELECT RAISE(ABORT, 'issuances are append-only'); END;
+
+        CREATE TABLE test_job_results (
+          id INTEGER PRIMARY KEY,
+          kind TEXT NOT NULL,
+          station_id TEXT NOT NULL,
+          actor_id INTEGER NOT NULL REFERENCES users(id),
+          at TEXT NOT NULL,
+          passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+          booklet_serial TEXT,
+          perso_job_id INTEGER REFERENCES perso_jobs(id),
+          detail TEXT NOT NULL CHECK (json_valid(detail))
+        ) STRICT;
+        CREATE TRIGGER test_job_results_no_update BEFORE UPDATE ON test_job_results
+          BEGIN SELECT RAISE(ABORT, 'test job results are append-only'); END;
+        CREATE TRIGGER test_job_results_no_delete BEFORE DELETE ON test_job_results
+          BEGIN SELECT RAISE(ABORT, 'test job results are append-only'); END;
+      `);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

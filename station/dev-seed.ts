@@ -17,13 +17,16 @@ import { preparePrivateDataDir } from './data-dir.ts';
 import { StationError } from './errors.ts';
 import { initStation, openStationDb, stationDbExists } from './identity.ts';
 import { createAuditKey } from './keys/audit-key.ts';
-import { createDevDataKeyFile, DEV_DATA_KEY_FILE } from './keys/data-key.ts';
+import { createDevDataKeyFile, DEV_DATA_KEY_FILE, openDevDataKeyFile } from './keys/data-key.ts';
 import { createDevKeyFile } from './keys/dev-key-file.ts';
 import { isDevelopmentMode, writeKeyCustodyConfig } from './keys/open.ts';
 import { transition } from './lifecycle.ts';
 import { signManifest } from './manifest.ts';
 import { allocateStock, importManifest, trustKey } from './stock.ts';
 import { createUser, type Role } from './users.ts';
+import { importApplication } from './applications/index.ts';
+import { createDevPki } from './personalization/dev-pki.ts';
+import { SPECIMEN_ASSET_DIR } from './personalization/specimen.ts';
 
 /** What a scenario asks of the station side (contracts/dev-seed.ts). */
 export type SeedSpec = ScenarioSeed;
@@ -38,6 +41,8 @@ export interface SeedResult {
   booklets: number;
   allocated: number;
   lostOrStolen: number;
+  /** Applications queued from the scenario. */
+  applications: number;
   users: { username: string; role: Role }[];
 }
 
@@ -140,8 +145,24 @@ export async function seedStation(
         reason: 'reported stolen in transit (scenario)',
       });
 
+    // The Document Signers (production and TEST) a development station signs with.
+    await createDevPki(dataDir, spec.station.stationId);
+    let applications = 0;
+    if (spec.applications?.length) {
+      const keys = await openDevDataKeyFile(join(dataDir, DEV_DATA_KEY_FILE), passphrase);
+      try {
+        for (const a of spec.applications) {
+          importApplication(db, keys, sup, JSON.stringify(a), SPECIMEN_ASSET_DIR);
+          applications++;
+        }
+      } finally {
+        await keys.close();
+      }
+    }
+
     return {
       dataDir,
+      applications,
       stationId: spec.station.stationId,
       agency: spec.station.agencyCode,
       booklets,

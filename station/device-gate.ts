@@ -142,6 +142,58 @@ export function permitClearTransport(
   });
 }
 
+/**
+ * One EJECT again for a job whose eject was stopped by a fault a person cleared (a jam, the
+ * cover, a full reject tray): the job's permit ended with the first EJECT sent. For the user
+ * running the job; single use, audited. Moving prints nothing and writes nothing.
+ */
+export function permitEjectAgain(
+  db: Db,
+  actor: Actor,
+  printer: PrinterClient,
+  job: { jobId: number; serial: string; tray: 'output' | 'reject' },
+): DevicePermit {
+  requireRole(actor, ['operator', 'supervisor', 'technician'], 'eject a booklet again');
+  writeAudit(db, {
+    actor,
+    action: 'device.permit',
+    details: { purpose: 'eject again', ...job, operations: ['EJECT'] },
+  });
+  return authority.mint({
+    purpose: `eject ${job.serial} again`,
+    operations: ['EJECT'],
+    links: [printer.link],
+    uses: 1,
+  });
+}
+
+/**
+ * Recovery of a personalization job a dead process left (station/personalization/recovery.ts):
+ * bring the booklet in the transport to the encoder, read its chip as a border reader does
+ * (BAC and Active Authentication are authentications: CHIP_AUTH) and eject it. No printing,
+ * no writes. Ends with the EJECT.
+ */
+export function permitRecoveryRead(
+  db: Db,
+  actor: Actor,
+  devices: { printer: PrinterClient; encoder: EncoderClient },
+  jobId: number,
+): DevicePermit {
+  requireRole(actor, ['operator', 'supervisor', 'technician', 'admin'], 'recover jobs');
+  const operations: GuardedOperation[] = ['MOVE_TO_ENCODER', 'CHIP_AUTH', 'EJECT'];
+  writeAudit(db, {
+    actor,
+    action: 'device.permit',
+    details: { purpose: 'recovery', jobId, operations },
+  });
+  return authority.mint({
+    purpose: `recovery of job ${jobId}`,
+    operations,
+    links: linksOf(devices.printer, devices.encoder),
+    endsWith: ['EJECT'],
+  });
+}
+
 /** Printer maintenance that prints on no booklet (test pattern, cleaning). Single use. */
 export function permitMaintenance(
   db: Db,

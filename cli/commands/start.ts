@@ -30,6 +30,7 @@ import { listUsers, type Actor } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { formatIntakeLine, runIntake } from '../intake-runner.ts';
+import { consolePersonalize, openConsolePerso } from '../perso-runner.ts';
 import { attachPinPepper, login } from './users.ts';
 
 interface StartOpts {
@@ -79,6 +80,7 @@ function describeStatus(s: DeviceStatus): string {
 
 const HELP = [
   'intake [n]   take the next n booklets (default 1) through intake',
+  'personalize [n]  personalize the next n applications (default 1)',
   'status       device status, stock on hand and this session',
   "reconcile    today's stock reconciliation for this station",
   'lang es|en   language of the operator messages',
@@ -325,6 +327,9 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
       printer.detach();
       encoder.detach();
     });
+    // Personalization: its keys, and recovery of dead processes' jobs from evidence.
+    const perso = await openConsolePerso(ctx, db, lock, actor, dataDir, { printer, encoder });
+    if (perso) res.add('the personalization keys', () => perso.close());
 
     // 4. Summary.
     let deviceId;
@@ -437,6 +442,14 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
               );
             ctx.out(`${run.accepted} accepted, ${run.refused} refused`);
           }
+        } else if (cmd === 'personalize') {
+          await consolePersonalize(
+            ctx,
+            perso,
+            args,
+            { db, actor, printer, encoder },
+            () => stopping,
+          );
         } else ctx.err(`unknown command "${cmd}": type "help"`);
       } catch (e) {
         ctx.err(`${cmd}: ${message(e)}`);

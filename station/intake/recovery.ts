@@ -83,6 +83,10 @@ export function recoverIntakeJobs(
       .prepare(
         `SELECT id, status, printed_serial FROM intake_jobs
          WHERE status IN ('running','accepted') AND owner IS NOT ?
+           -- A booklet a personalization job took on is settled by its recovery, from evidence
+           -- (station/personalization/recovery.ts): its chip may have been written.
+           AND id NOT IN (SELECT intake_job_id FROM perso_jobs
+                          WHERE status = 'running' AND intake_job_id IS NOT NULL)
          ORDER BY id`,
       )
       .all(lock.holder.session) as {

@@ -1,0 +1,183 @@
+/**
+ * Personalization throughput and cost on the station: N whole jobs (take the application,
+ * intake, LDS + SOD signed by the development Document Signer, chip write under SCP03, border
+ * read-back, print, MRZ read-back, eject, issuance transaction) with the simulator in its own
+ * process (`station simulator --scenario bench-perso --profile zero-latency`) over a socat pty
+ * pair. Reports jobs per second, the station's CPU per job (process.cpuUsage of this process;
+ * target: under 50 ms) and its memory (RSS, heap) at intervals (target: no growth after
+ * warm-up).
+ *
+ *   node bin/run-ts.mjs bench/personalize.ts [jobs (default 1000)] [warm-up (default 20)]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EncoderClient } from '../drivers/encoder.ts';
+import { openSerialLink } from '../drivers/open.ts';
+import { PrinterClient } from '../drivers/printer.ts';
+import { openStationDataKey } from '../station/applications/index.ts';
+import { seedStation } from '../station/dev-seed.ts';
+import { openStationDb } from '../station/identity.ts';
+import { openStationCustody } from '../station/keys/station-custody.ts';
+import { personalize } from '../station/personalization/job.ts';
+import { openStationSigner } from '../station/personalization/signers.ts';
+import { acquireStationLock } from '../station/station-lock.ts';
+import { authenticate } from '../station/users.ts';
+import { BENCH_PERSO_SIZE, scenario } from '../simulator/scenarios/bench-perso.ts';
+import { DEV_PIN } from '../simulator/seed.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const warmUp = Number(process.argv[3] ?? 20);
+const count = Math.min(Number(process.argv[2] ?? 1000), BENCH_PERSO_SIZE - warmUp);
+if (!(count > 0) || !(warmUp >= 0)) {
+  console.error(`usage: bench/personalize.ts [jobs <= ${BENCH_PERSO_SIZE - warmUp}] [warm-up]`);
+  process.exit(2);
+}
+
+const env = {
+  ...process.env,
+  STATION_MODE: 'development',
+  STATION_DEV_KEYS_PASSPHRASE: 'bench passphrase (development only)',
+};
+
+/** Starts the simulator as its own process; resolves with its station-side port path. */
+function startSimulatorProcess(): Promise<{ path: string; stop: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [
+      join(root, 'bin/station.mjs'),
+      'simulator',
+      '--scenario',
+      'bench-perso',
+      '--profile',
+      'zero-latency',
+      '--json',
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'], env },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const stop = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      try {
+        const { stationPath } = JSON.parse(out.slice(0, nl)) as { stationPath: string };
+        resolve({ path: stationPath, stop });
+      } catch (e) {
+        reject(new Error(`simulator printed no JSON line: ${out.slice(0, nl)} (${String(e)})`));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`simulator exited with ${code}: ${stderr}`)));
+  });
+}
+
+const ms = (us: number): string => (us / 1000).toFixed(2);
+const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
+const quantile = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+
+/** BENCH_STEPS=1: station CPU spent before each step, summed over the run (where it goes). */
+const stepTotals = new Map<string, number>();
+let lastStep = 'start';
+let lastCpu = process.cpuUsage();
+function stepCpu(step: string): void {
+  const c = process.cpuUsage(lastCpu);
+  stepTotals.set(lastStep, (stepTotals.get(lastStep) ?? 0) + c.user + c.system);
+  lastStep = step;
+  lastCpu = process.cpuUsage();
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'bench-perso-'));
+const sim = await startSimulatorProcess();
+try {
+  const s0 = performance.now();
+  await seedStation(dataDir, scenario.seed!(), env);
+  console.log(
+    `seeded ${BENCH_PERSO_SIZE} booklets and applications in ${((performance.now() - s0) / 1000).toFixed(1)} s`,
+  );
+  const lock = acquireStationLock(dataDir, { command: 'bench personalize' });
+  const db = openStationDb(dataDir);
+  const custody = await openStationCustody(dataDir, env);
+  const dataKey = await openStationDataKey(dataDir, { development: true, env });
+  const signer = openStationSigner(dataDir, 'production', env);
+  const link = await openSerialLink(sim.path);
+  const printer = new PrinterClient(link);
+  const encoder = new EncoderClient(link);
+  const actor = authenticate(db, 'operator', DEV_PIN);
+  const opts = { db, actor, custody, dataKey, signer, printer, encoder };
+
+  const cpu: number[] = [];
+  const memory: { job: number; rss: number; heap: number }[] = [];
+  const every = Math.max(1, Math.floor(count / 10));
+  let t0 = performance.now();
+  for (let i = 0; i < warmUp + count; i++) {
+    if (i === warmUp) t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const o = await personalize({
+      ...opts,
+      ...(process.env.BENCH_STEPS ? { onStep: stepCpu } : {}),
+    });
+    if (o.outcome !== 'issued')
+      throw new Error(`job ${i} ended ${o.outcome}: ${JSON.stringify(o)}`);
+    const c = process.cpuUsage(c0);
+    if (i < warmUp) continue;
+    cpu.push(c.user + c.system);
+    const done = i - warmUp + 1;
+    if (done % every === 0 || done === count) {
+      const m = process.memoryUsage();
+      memory.push({ job: done, rss: m.rss, heap: m.heapUsed });
+    }
+  }
+  const total = (performance.now() - t0) / 1000;
+  await link.close();
+  signer.close();
+  await dataKey.close();
+  await custody.close();
+  db.close();
+  lock.release();
+
+  const sorted = [...cpu].sort((a, b) => a - b);
+  const mean = cpu.reduce((a, b) => a + b, 0) / cpu.length;
+  console.log(
+    `${count} personalization jobs (after ${warmUp} warm-up), simulator in its own process, zero-latency profile`,
+  );
+  console.log(`throughput: ${(count / total).toFixed(2)} jobs/s (${total.toFixed(1)} s)`);
+  console.log(
+    `station CPU per job (ms): median ${ms(quantile(sorted, 0.5))}  p90 ${ms(quantile(sorted, 0.9))}  p99 ${ms(quantile(sorted, 0.99))}  max ${ms(sorted.at(-1)!)}  mean ${ms(mean)}`,
+  );
+  console.log(
+    'memory after job:  ' +
+      memory.map((m) => `${m.job}: rss ${mb(m.rss)} MB heap ${mb(m.heap)} MB`).join('; '),
+  );
+  const first = memory[0]!;
+  const last = memory.at(-1)!;
+  console.log(
+    `memory growth from job ${first.job} to ${last.job}: rss ${mb(last.rss - first.rss)} MB, heap ${mb(last.heap - first.heap)} MB`,
+  );
+  if (stepTotals.size)
+    console.log(
+      'CPU by step (ms per job, from the step to the next): ' +
+        [...stepTotals]
+          .map(([k, v]) => `${k} ${(v / 1000 / (warmUp + count)).toFixed(1)}`)
+          .join(', '),
+    );
+  const median = quantile(sorted, 0.5) / 1000;
+  console.log(
+    `target CPU per job < 50 ms: ${median < 50 ? 'met' : 'NOT met'} (median ${median.toFixed(1)} ms)`,
+  );
+  if (median >= 50) process.exitCode = 1;
+} finally {
+  await sim.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
