@@ -85,10 +85,10 @@ function importPulledApplication(
       .get(item.applicationId)
   )
     return; // applied before (a repeated pull)
+  // Not a refusal of the item: the pull stops here and is retried once the key is there.
   if (!ctx.dataKey)
-    throw new StationError(
+    throw new Error(
       'the application data key is not open: pulled applications cannot be sealed (station keys data-key create)',
-      'data_key_unavailable',
     );
   // The same use case as a local import: the images are written to a private temporary
   // directory, named as the application names them, and removed afterwards.

@@ -98,8 +98,12 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Emits 'status' (SyncStatus) whenever the connection state changes or a cycle ends. */
-export class SyncService extends EventEmitter<{ status: [SyncStatus] }> {
+/** Emits 'connection' (SyncStatus) when the connection state changes, and 'status' at the end
+ * of every cycle (for the UI's counters). */
+export class SyncService extends EventEmitter<{
+  status: [SyncStatus];
+  connection: [SyncStatus];
+}> {
   private running = false;
   private stopper = new AbortController();
   private wake = new AbortController();
@@ -143,7 +147,7 @@ export class SyncService extends EventEmitter<{ status: [SyncStatus] }> {
   private setConnection(c: SyncConnection): void {
     const changed = c !== this.connection;
     this.connection = c;
-    if (changed) this.emit('status', this.status());
+    if (changed) this.emit('connection', this.status());
   }
 
   private client(): SyncClient | undefined {
