@@ -69,7 +69,6 @@ export const SYNC_ERROR_CODES = [
   'ENROL_CODE_INVALID', // unknown, used, expired, or issued for another station
   'SEQ_GAP', // batch starts after the next expected seq: `expectedSeq` says where to resume
   'SEQ_CONFLICT', // an already stored seq arrives with another record
-  'AUDIT_GAP', // audit entries start after the next expected audit seq
   'ADMIN_UNAUTHORIZED',
   'NOT_FOUND',
   'INTERNAL',
@@ -80,7 +79,6 @@ export const syncErrorSchema = z.strictObject({
     code: z.enum(SYNC_ERROR_CODES),
     message: z.string().max(2000),
     expectedSeq: z.number().int().min(1).optional(),
-    expectedAuditSeq: z.number().int().min(1).optional(),
   }),
 });
 export type SyncError = z.infer<typeof syncErrorSchema>;
@@ -249,7 +247,8 @@ export const pushRequestSchema = z.strictObject({
   stationId: stationIdSchema,
   /** Ascending, contiguous seqs; may start at or below the last acknowledged one (a retry). */
   records: z.array(pushRecordSchema).max(SYNC_LIMITS.maxRecordsPerPush),
-  /** Ascending, contiguous audit seqs, same rule, acknowledged separately. */
+  /** Ascending audit seqs from the station's audit log, acknowledged separately. A seq missing
+   * from the chain is not refused: the central office flags it as removed (docs/sync.md). */
   auditEntries: z.array(pushAuditEntrySchema).max(SYNC_LIMITS.maxAuditEntriesPerPush),
   stock: stockOnHandSchema,
   /** What is still waiting in the station's outbox after this batch. */
