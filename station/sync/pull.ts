@@ -232,13 +232,19 @@ export function storeAllowance(db: Db, r: PullResponse): void {
     );
   const before = readSyncState(db).allowance;
   const text = JSON.stringify(r.allowance);
+  // Audited when a limit changes; a fresh issue of the same limits (every pull) is not.
+  const limits = (json: string | null) => {
+    if (!json) return null;
+    const { issuedAt: _at, ...rest } = (JSON.parse(json) as PullResponse['allowance']).allowance;
+    return JSON.stringify(rest);
+  };
   db.transaction(() => {
     updateSyncState(db, {
       allowance: text,
       retentionHours: r.allowance.allowance.retentionHours,
       ...(r.more ? {} : { lostStolenAsOf: r.lostStolenAsOf }),
     });
-    if (before !== text)
+    if (limits(before) !== limits(text))
       writeAudit(db, {
         actor: 'central-office',
         action: 'sync.allowance',

@@ -173,9 +173,19 @@ export class SyncService extends EventEmitter<{
     }
     updateSyncState(db, { lastAttemptAt: this.now().toISOString() });
     try {
-      do {
+      // Until nothing waits; a batch that moves no acknowledgement forward ends the cycle as a
+      // failure rather than sending it again at once.
+      for (;;) {
+        const before = readSyncState(db);
         await pushOnce(db, client, this.now(), { records: this.o.batchSize });
-      } while (somethingToPush(db) && this.running !== false);
+        if (!somethingToPush(db) || this.stopper.signal.aborted) break;
+        const after = readSyncState(db);
+        if (
+          after.ackedOutboxSeq <= before.ackedOutboxSeq &&
+          after.ackedAuditSeq <= before.ackedAuditSeq
+        )
+          throw new Error('the central office acknowledged nothing of the last batch');
+      }
       for (let i = 0; i < 100; i++) {
         const r = await pullOnce({ db, dataKey: this.o.dataKey, at: this.now() }, client);
         if (!r.more) break;
