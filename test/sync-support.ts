@@ -77,13 +77,13 @@ export interface SyncStation {
 export async function enrolledStation(
   central: RunningCentral,
   url: string,
-  opts: { fetch?: FetchLike; now?: () => Date } = {},
+  opts: { fetch?: FetchLike; now?: () => Date; key?: (dataDir: string) => SyncKey } = {},
 ): Promise<SyncStation> {
   const st = createTestStation();
   const dataKeyFile = join(st.dataDir, 'test-data-key.json');
   await createDevDataKeyFile(dataKeyFile, 'sync test passphrase', { scryptN: 1 << 14 });
   const dataKey = await openDevDataKeyFile(dataKeyFile, 'sync test passphrase');
-  const key = createMemorySyncKey(TEST_STATION);
+  const key = opts.key ? opts.key(st.dataDir) : createMemorySyncKey(TEST_STATION);
   const { code } = await central.adminApi.issueEnrolCode(TEST_STATION, opts.now?.());
   await enrolStation(st.db, st.users.admin, {
     url,
