@@ -88,6 +88,32 @@ export default tseslint.config(
     },
   },
   {
+    // The central office is its own program: it shares only the contracts with the station.
+    files: ['central/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/station/**',
+                '**/cli/**',
+                '**/simulator/**',
+                '**/mrtd/**',
+                '**/drivers/**',
+                '**/db/**',
+                '**/electron/**',
+                '**/renderer/**',
+              ],
+              message: 'central/ imports only contracts/ and libraries (docs/architecture.md)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // contracts/ is the shared leaf every layer may import: it imports only libraries.
     files: ['contracts/**/*.ts'],
     rules: {

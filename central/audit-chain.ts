@@ -71,7 +71,9 @@ export async function checkEntries(
 ): Promise<{ fresh: PushAuditEntry[]; flags: AuditFlag[]; lastSeq: number }> {
   const flags: AuditFlag[] = [];
   const fresh: PushAuditEntry[] = [];
-  const batchSeqOfHash = new Map<string, number>();
+  // Every entry of the batch by its hash, as the station's verifier sees its whole log: an
+  // entry moved before the one it was written after links forward.
+  const batchSeqOfHash = new Map(entries.map((e) => [e.hash, e.seq]));
   let expectedPrev = state.lastHash;
   let lastSeq = state.lastSeq;
   let signedSeen = state.signedSeen;
@@ -139,7 +141,6 @@ export async function checkEntries(
           message: `${what} carries a signature the station audit key did not make`,
         });
     }
-    batchSeqOfHash.set(e.hash, e.seq);
     fresh.push(e);
     expectedPrev = e.hash;
     lastSeq = e.seq;
