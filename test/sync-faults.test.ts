@@ -13,6 +13,7 @@ import { writeKeyCustodyConfig } from '../station/keys/open.ts';
 import { openOrCreateSyncKey, readSyncState } from '../station/sync/index.ts';
 import { TEST_STATION } from '../station/testing.ts';
 import { startFaultProxy, type Fault, type FaultProxy } from './helpers/fault-proxy.ts';
+import { backends } from './sync-backends.ts';
 import {
   centralRecords,
   enrolledStation,
@@ -38,62 +39,63 @@ function rng(seed: number): () => number {
 }
 const SEED = Number(process.env.SYNC_SEED ?? Date.now() % 100000);
 
-let c: CentralUnderTest;
-let proxy: FaultProxy;
-let s: SyncStation;
-const PASS = 'sync faults passphrase';
-const ENV = { STATION_MODE: 'development', SYNC_TEST_PASS: PASS };
+describe.each(backends())(`sync through faults on %s (seed ${SEED})`, (_name, database) => {
+  let c: CentralUnderTest;
+  let proxy: FaultProxy;
+  let s: SyncStation;
+  const PASS = 'sync faults passphrase';
+  const ENV = { STATION_MODE: 'development', SYNC_TEST_PASS: PASS };
 
-beforeAll(async () => {
-  c = await startTestCentral();
-  const u = new URL(c.central.url);
-  proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
-  s = await enrolledStation(c.central, proxy.url, {
-    key: (dataDir) => {
-      writeKeyCustodyConfig(dataDir, {
-        kind: 'dev-file',
-        path: 'dev-keys.json',
-        passphraseEnv: 'SYNC_TEST_PASS',
-      });
-      return openOrCreateSyncKey(dataDir, TEST_STATION, ENV);
-    },
+  beforeAll(async () => {
+    c = await startTestCentral({ databaseUrl: await database.url() });
+    const u = new URL(c.central.url);
+    proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
+    s = await enrolledStation(c.central, proxy.url, {
+      key: (dataDir) => {
+        writeKeyCustodyConfig(dataDir, {
+          kind: 'dev-file',
+          path: 'dev-keys.json',
+          passphraseEnv: 'SYNC_TEST_PASS',
+        });
+        return openOrCreateSyncKey(dataDir, TEST_STATION, ENV);
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await s?.close();
+    await proxy?.close();
+    await c?.close();
+    await database.close();
   });
-}, 60_000);
-afterAll(async () => {
-  await s?.close();
-  await proxy?.close();
-  await c?.close();
-});
 
-async function settle(): Promise<void> {
-  proxy.policy = () => 'pass';
-  const service = s.service();
-  for (let i = 0; i < 20; i++) {
-    try {
-      await service.runOnce();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
+  async function settle(): Promise<void> {
+    proxy.policy = () => 'pass';
+    const service = s.service();
+    for (let i = 0; i < 20; i++) {
+      try {
+        await service.runOnce();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
+    throw new Error('the station could not settle with the central office');
   }
-  throw new Error('the station could not settle with the central office');
-}
 
-async function expectExactlyOnceInOrder(): Promise<void> {
-  const central = await centralRecords(c.central);
-  expect(central).toEqual(stationRecords(s.st));
-  expect(central.map((r) => r.seq)).toEqual(central.map((_, i) => i + 1));
-  const audit = await c.central.adminApi.pool.query<{ n: string }>(
-    'SELECT count(*) AS n FROM audit_entries WHERE station_id = $1',
-    [TEST_STATION],
-  );
-  expect(Number(audit.rows[0]!.n)).toBe(
-    s.st.db.prepare('SELECT count(*) FROM audit_log').pluck().get() as number,
-  );
-  expect(await c.central.adminApi.auditFlags(TEST_STATION)).toEqual([]);
-}
+  async function expectExactlyOnceInOrder(): Promise<void> {
+    const central = await centralRecords(c.central);
+    expect(central).toEqual(stationRecords(s.st));
+    expect(central.map((r) => r.seq)).toEqual(central.map((_, i) => i + 1));
+    const audit = await c.central.adminApi.pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM audit_entries WHERE station_id = $1',
+      [TEST_STATION],
+    );
+    expect(Number(audit.rows[0]!.n)).toBe(
+      s.st.db.prepare('SELECT count(*) FROM audit_log').pluck().get() as number,
+    );
+    expect(await c.central.adminApi.auditFlags(TEST_STATION)).toEqual([]);
+  }
 
-describe(`sync through faults (seed ${SEED})`, () => {
   it(
     `${ROUNDS} rounds of faults end with every record at the central office exactly once, in order`,
     async () => {
