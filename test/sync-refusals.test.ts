@@ -5,12 +5,8 @@
  * and an allowance not signed by the enrolled central office key.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import {
-  createMemorySyncKey,
-  readSyncConfig,
-  SyncRemoteError,
-  SyncService,
-} from '../station/sync/index.ts';
+import type { SyncService } from '../station/sync/index.ts';
+import { createMemorySyncKey, readSyncConfig, SyncRemoteError } from '../station/sync/index.ts';
 import { writeSyncConfig } from '../station/sync/state.ts';
 import { TEST_STATION } from '../station/testing.ts';
 import { httpFetch } from './helpers/fault-proxy.ts';
