@@ -447,6 +447,8 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
                 'intake stopped: a refused booklet is still in the printer; clear it, then intake again',
               );
             ctx.out(`${run.accepted} accepted, ${run.refused} refused`);
+            // New records (refusals) go to the central office now, not at the next interval.
+            sync?.service.poke();
           }
         } else ctx.err(`unknown command "${cmd}": type "help"`);
       } catch (e) {
