@@ -135,13 +135,14 @@ export async function enrolledStation(
 /** The records the central office holds for the station, in seq order. */
 export async function centralRecords(
   central: RunningCentral,
+  stationId = TEST_STATION,
 ): Promise<{ seq: number; kind: string; idempotency_key: string }[]> {
   const r = await central.adminApi.pool.query<{
     seq: string;
     kind: string;
     idempotency_key: string;
   }>('SELECT seq, kind, idempotency_key FROM records WHERE station_id = $1 ORDER BY seq', [
-    TEST_STATION,
+    stationId,
   ]);
   return r.rows.map((x) => ({
     seq: Number(x.seq),
