@@ -489,6 +489,66 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 7,
+    name: 'sync with the central office: enrolment, acknowledged sequence, pull cursor, allowance',
+    up: (db) => {
+      // docs/sync-station.md. The pushed sequence of a record is its outbox id (the outbox is
+      // append-only, so ids never move) and, for audit entries, their seq: what the central
+      // office acknowledged is kept here, and each acknowledged outbox record also gets its
+      // row in outbox_delivery.
+      db.exec(`
+        CREATE TABLE sync_config (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          central_url TEXT NOT NULL,
+          central_key_pem TEXT NOT NULL,
+          station_key_id TEXT NOT NULL,
+          enrolled_at TEXT NOT NULL,
+          enrolled_by INTEGER NOT NULL REFERENCES users(id),
+          -- The supervisor on whose behalf pulled applications are imported.
+          applied_by INTEGER NOT NULL REFERENCES users(id)
+        ) STRICT;
+
+        CREATE TABLE sync_state (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          acked_outbox_seq INTEGER NOT NULL DEFAULT 0,
+          acked_audit_seq INTEGER NOT NULL DEFAULT 0,
+          pull_cursor INTEGER NOT NULL DEFAULT 0,
+          last_attempt_at TEXT,
+          last_success_at TEXT,
+          last_error TEXT,
+          -- The signed offline allowance as the central office sent it (JSON), verified on
+          -- receipt and again at every use.
+          allowance TEXT CHECK (allowance IS NULL OR json_valid(allowance)),
+          lost_stolen_as_of TEXT,
+          retention_hours INTEGER CHECK (retention_hours IS NULL OR retention_hours >= 0)
+        ) STRICT;
+
+        -- The lost/stolen list as the central office last sent it.
+        CREATE TABLE sync_lost_stolen (
+          serial TEXT PRIMARY KEY,
+          status TEXT NOT NULL CHECK (status IN ('lost','stolen')),
+          reported_at TEXT NOT NULL,
+          pulled_at TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID;
+
+        -- Pulled applications already imported, by the central office's id: a pull repeated
+        -- after a crash imports nothing twice.
+        CREATE TABLE sync_pulled_applications (
+          central_id TEXT PRIMARY KEY,
+          application_id INTEGER NOT NULL REFERENCES applications(id),
+          pulled_at TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID;
+
+        -- What retention erased, and when: the application keeps its id, state and number.
+        CREATE TABLE sync_retention (
+          application_id INTEGER PRIMARY KEY REFERENCES applications(id),
+          acknowledged_at TEXT NOT NULL,
+          erased_at TEXT NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
 ];
 
 /** The schema version this code writes. */

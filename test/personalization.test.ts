@@ -130,6 +130,17 @@ const inProcess = (): number =>
     .pluck()
     .get() as number;
 
+/** Applications waiting in the queue. */
+function appsQueued(): number {
+  return (
+    ps.station.db
+      .prepare("SELECT count(*) AS n FROM applications WHERE status = 'queued'")
+      .get() as {
+      n: number;
+    }
+  ).n;
+}
+
 function expectSpoiled(o: PersoOutcome, serial: string, step: string, answer: RegExp) {
   expect(o).toMatchObject({ outcome: 'spoiled', serial, step });
   if (o.outcome !== 'spoiled') return;
@@ -157,6 +168,43 @@ function expectSpoiled(o: PersoOutcome, serial: string, step: string, answer: Re
   ).toHaveLength(1);
   expect(inProcess()).toBe(0);
 }
+
+describe('what the central office says', () => {
+  it('past the offline allowance nothing is taken, fed or written, and the limit is named', async () => {
+    rig = await startRig(ps, [ps.booklet('PA3000012')]);
+    const db = ps.station.db;
+    const admin = ps.station.actor('admin');
+    const supervisor = ps.station.actor('supervisor');
+    // Enrolled with a central office that has not sent an offline allowance yet.
+    db.prepare(
+      `INSERT INTO sync_config (id, central_url, central_key_pem, station_key_id, enrolled_at,
+         enrolled_by, applied_by) VALUES (1, 'http://127.0.0.1:9', 'none', 'none', ?, ?, ?)`,
+    ).run(new Date().toISOString(), admin.id, supervisor.id);
+    try {
+      const queued = appsQueued();
+      await expect(personalize(rig.opts())).rejects.toThrow(
+        /issuance is stopped: the central office has not sent this station an offline allowance/,
+      );
+      expect(rig.sim.device.counters.fed).toBe(0);
+      expect(appsQueued()).toBe(queued);
+      expect(lookupBooklet(db, 'PA3000012')!.state).toBe('allocated');
+    } finally {
+      db.prepare('DELETE FROM sync_config WHERE id = 1').run();
+    }
+  });
+
+  it("a booklet on the central office's lost/stolen list is refused at intake, and the next one issued", async () => {
+    rig = await startRig(ps, [ps.booklet('PA3000013'), ps.booklet('PA3000014')]);
+    const db = ps.station.db;
+    db.prepare(
+      `INSERT INTO sync_lost_stolen (serial, status, reported_at, pulled_at) VALUES (?, 'stolen', ?, ?)`,
+    ).run('PA3000013', new Date().toISOString(), new Date().toISOString());
+    const o = await personalize(rig.opts());
+    expect(o).toMatchObject({ outcome: 'issued', serial: 'PA3000014' });
+    if (o.outcome !== 'issued') return;
+    expect(o.refusals).toEqual([{ serial: 'PA3000013', reason: 'REPORTED_LOST_OR_STOLEN' }]);
+  });
+});
 
 describe('faults and their outcomes', () => {
   it('a smeared print: the camera cannot read the MRZ, so the booklet is spoiled at the MRZ check', async () => {

@@ -31,6 +31,8 @@ import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { formatIntakeLine, runIntake } from '../intake-runner.ts';
 import { consolePersonalize, openConsolePerso } from '../perso-runner.ts';
+import { readSyncStatus } from '../../station/sync/index.ts';
+import { describeSyncStatus, openSyncService } from './sync.ts';
 import { attachPinPepper, login } from './users.ts';
 
 interface StartOpts {
@@ -352,6 +354,14 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
     );
     ctx.out(`device status: ${describeStatus(deviceStatus)}`);
     ctx.out(`data directory: ${dataDir}`);
+    // Sync with the central office runs by itself when one is enrolled; its state changes are
+    // printed as they happen.
+    const sync = await openSyncService(db, dataDir);
+    if (sync) {
+      res.add('the sync loop', sync.close);
+      sync.service.on('connection', (st) => ctx.out(describeSyncStatus(st)));
+      sync.service.start();
+    } else ctx.out(describeSyncStatus(readSyncStatus(db)));
     ctx.out('type "help" for the commands');
 
     // 5. The console.
@@ -416,6 +426,7 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
           ctx.out(`device status: ${describeStatus(await printer.status())}`);
           printStock(ctx, db, identity.stationId);
           ctx.out(`this session: ${session.accepted} accepted, ${session.refused} refused`);
+          if (sync) ctx.out(describeSyncStatus(sync.service.status()));
         } else if (cmd === 'reconcile') printReconciliation(ctx, db);
         else if (cmd === 'intake') {
           const n = args[0] === undefined ? 1 : Number(args[0]);
@@ -441,6 +452,8 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
                 'intake stopped: a refused booklet is still in the printer; clear it, then intake again',
               );
             ctx.out(`${run.accepted} accepted, ${run.refused} refused`);
+            // New records (refusals) go to the central office now, not at the next interval.
+            sync?.service.poke();
           }
         } else if (cmd === 'personalize') {
           await consolePersonalize(

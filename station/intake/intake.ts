@@ -28,6 +28,7 @@ import { writeAudit } from '../audit.ts';
 import { lookupBooklet, type BookletInfo } from '../booklets.ts';
 import { permitForClearance, permitIntake, revokePermit } from '../device-gate.ts';
 import { getStationIdentity } from '../identity.ts';
+import { isReportedLostOrStolen } from '../sync/offline.ts';
 import type { TransportKeyCustody } from '../keys/custody.ts';
 import { KeyCustodyError } from '../keys/errors.ts';
 import { transition } from '../lifecycle.ts';
@@ -404,6 +405,14 @@ function checkAgainstLedger(
   if (b.chipUid !== null && b.chipUid.toUpperCase() !== uid)
     throw new Refusal('CHIP_UID_MISMATCH', { manifestChipUid: b.chipUid });
   if (b.state === 'lost_stolen') throw new Refusal('REPORTED_LOST_OR_STOLEN');
+  // The central office's lost/stolen list (pulled by sync) counts as much as the ledger.
+  const reported = isReportedLostOrStolen(db, printedSerial);
+  if (reported)
+    throw new Refusal('REPORTED_LOST_OR_STOLEN', {
+      source: 'central office list',
+      status: reported.status,
+      reportedAt: reported.reportedAt,
+    });
   const heldHere = b.holderStation === identity.stationId;
   if ((b.state === 'received' || b.state === 'allocated') && !(b.state === 'allocated' && heldHere))
     throw new Refusal('NOT_ALLOCATED_TO_THIS_STATION', { holder: b.holderStation });

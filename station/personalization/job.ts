@@ -41,6 +41,7 @@ import { lookupBooklet } from '../booklets.ts';
 import { permitEjectAgain, permitForClearance, revokePermit } from '../device-gate.ts';
 import { StationError } from '../errors.ts';
 import { agencyName } from '../agencies.ts';
+import { checkIssuanceAllowed } from '../sync/offline.ts';
 import { getStationIdentity } from '../identity.ts';
 import {
   IntakeDeviceError,
@@ -266,6 +267,11 @@ export async function personalize(opts: PersonalizeOptions): Promise<PersoOutcom
       'a passport is signed by the production Document Signer only',
       'signer_kind',
     );
+  // Offline issuance stays within the allowance the central office signed (station/sync):
+  // past it nothing is taken, fed or written, and the operator is told which limit and why.
+  const allowed = checkIssuanceAllowed(opts.db, (opts.now ?? (() => new Date()))());
+  if (!allowed.ok)
+    throw new StationError(`${allowed.message}; ${allowed.action}`, `offline_${allowed.limit}`);
   return runJob(opts);
 }
 
