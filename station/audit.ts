@@ -1,6 +1,6 @@
 import { createHash, verify, type KeyObject } from 'node:crypto';
 import { PROTECTING_TRIGGERS_V3 } from '../db/migrations.ts';
-import type { Db } from '../db/open.ts';
+import { readSnapshot, type Db } from '../db/open.ts';
 import type { AuditAnchor, AuditKey } from './keys/audit-key.ts';
 
 /** The hash the first entry links to. */
@@ -356,9 +356,27 @@ function defaultVerifier(db: Db): AuditVerifier | Error {
  * their definition; and compares the chain with the anchor kept outside the database.
  */
 export function verifyAudit(db: Db, verifier?: AuditVerifier): AuditVerification {
+  const v = verifier ?? defaultVerifier(db);
+  // The anchor first, then the chain in one snapshot: a station process writing beside us
+  // anchors after it commits, so an anchor read first can only lag the chain, never lead it
+  // (read the other way round, a live station would look truncated).
+  let anchor: AuditAnchor | undefined | Error;
+  if (!(v instanceof Error))
+    try {
+      anchor = v.readAnchor();
+    } catch (e) {
+      anchor = e as Error;
+    }
+  return readSnapshot(db, () => verifyChain(db, v, anchor));
+}
+
+function verifyChain(
+  db: Db,
+  v: AuditVerifier | Error,
+  anchorRead: AuditAnchor | undefined | Error,
+): AuditVerification {
   const problems: AuditProblem[] = [];
   checkTriggers(db, problems);
-  const v = verifier ?? defaultVerifier(db);
   if (v instanceof Error)
     problems.push({
       kind: 'key_unavailable',
@@ -468,7 +486,7 @@ export function verifyAudit(db: Db, verifier?: AuditVerifier): AuditVerification
       message: `the chain head (entry #${head.seq}) does not match the last entry #${lastSeq}`,
     });
   }
-  const anchorSeq = key ? checkAnchor(key, rows, lastSeq, problems) : null;
+  const anchorSeq = key ? checkAnchor(key, anchorRead, rows, lastSeq, problems) : null;
   return {
     ok: problems.length === 0,
     entries: rows.length,
@@ -481,15 +499,13 @@ export function verifyAudit(db: Db, verifier?: AuditVerifier): AuditVerification
 /** Compares the chain with the anchor outside the database; returns the anchor's seq. */
 function checkAnchor(
   key: AuditVerifier,
+  anchor: AuditAnchor | undefined | Error,
   rows: AuditRow[],
   lastSeq: number,
   problems: AuditProblem[],
 ): number | null {
-  let anchor: AuditAnchor | undefined;
-  try {
-    anchor = key.readAnchor();
-  } catch (e) {
-    problems.push({ kind: 'anchor_invalid', seq: null, message: (e as Error).message });
+  if (anchor instanceof Error) {
+    problems.push({ kind: 'anchor_invalid', seq: null, message: anchor.message });
     return null;
   }
   if (!anchor) {
