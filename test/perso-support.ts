@@ -12,6 +12,7 @@ import type { PersonalizeOptions } from '../station/personalization/job.ts';
 import { startSimulator, type Booklet, type RunningSimulator } from '../simulator/index.ts';
 import { readMrz } from '../simulator/camera.ts';
 import { printedRaster, type PrintedPage } from '../simulator/printed-page.ts';
+import { BENCH_PERSO_SIZE } from '../simulator/scenarios/bench-perso.ts';
 import { personalizationStock } from '../simulator/scenarios/personalize.ts';
 import {
   connectStation,
@@ -32,9 +33,15 @@ export interface PersoStation {
   close(): Promise<void>;
 }
 
-export async function seedPersoStation(): Promise<PersoStation> {
+/**
+ * A development station seeded from the `personalize` scenario (40 production booklets, 6 TEST
+ * ones, 40 applications), or from `bench-perso` (1,100 of each, from PA5000001) for soaks.
+ */
+export async function seedPersoStation(
+  scenario: 'personalize' | 'bench-perso' = 'personalize',
+): Promise<PersoStation> {
   Object.assign(process.env, DEV_ENV);
-  const station = await seedScenarioStation('personalize');
+  const station = await seedScenarioStation(scenario);
   const custody = await openStationCustody(station.dataDir);
   const dataKey = await openStationDataKey(station.dataDir, {
     development: true,
@@ -42,7 +49,10 @@ export async function seedPersoStation(): Promise<PersoStation> {
   });
   const signer = openStationSigner(station.dataDir, 'production');
   const testSigner = openStationSigner(station.dataDir, 'test');
-  const all = personalizationStock(40, 6).booklets;
+  const all =
+    scenario === 'personalize'
+      ? personalizationStock(40, 6).booklets
+      : personalizationStock(BENCH_PERSO_SIZE, 0, 5000001).booklets;
   return {
     station,
     custody,

@@ -21,16 +21,20 @@ import { DEV_ENV } from './intake-support.ts';
 import { stationProcess } from './helpers/station-process.ts';
 import { printedMrz, seedPersoStation, type PersoStation } from './perso-support.ts';
 
-const ROUNDS = process.env.STATION_SOAK ? 200 : 12;
+const SOAK = Boolean(process.env.STATION_SOAK);
+const ROUNDS = SOAK ? 200 : 12;
 
 let ps: PersoStation;
 let sim: RunningSimulator;
 
 beforeAll(async () => {
-  ps = await seedPersoStation();
+  // The soak needs stock for 200 rounds of up to 3 jobs; npm test's 12 rounds fit in 40.
+  ps = await seedPersoStation(SOAK ? 'bench-perso' : 'personalize');
   // The children take the data directory's lock; this process only reads.
   ps.station.lock.release();
-  const serials = Array.from({ length: 40 }, (_, i) => `PA${3000001 + i}`);
+  const serials = SOAK
+    ? Array.from({ length: 3 * ROUNDS + 10 }, (_, i) => `PA${5000001 + i}`)
+    : Array.from({ length: 40 }, (_, i) => `PA${3000001 + i}`);
   sim = await startSimulator({
     hopper: { version: 1, booklets: serials.map((s) => ps.booklet(s)) },
   });
@@ -54,6 +58,7 @@ describe('killing the station at random points of its jobs', () => {
     async () => {
       const db = ps.station.db;
       let kills = 0;
+      let runMs = 0;
       for (let round = 0; round < ROUNDS; round++) {
         const queued = db
           .prepare(`SELECT count(*) FROM applications WHERE status IN ('queued','taken')`)
@@ -76,14 +81,21 @@ describe('killing the station at random points of its jobs', () => {
           ],
           { env, killAfterMs: 60_000 },
         );
-        // Startup takes about a second and a half; a job half a second: kill anywhere in both.
-        const delay = 800 + random() * 3200;
-        const timer = setTimeout(() => {
-          kills++;
-          p.child.kill('SIGKILL');
-        }, delay);
+        // Round 0 runs to its end and times a whole run (start-up and three jobs) on this
+        // machine as loaded as it is now; every later round is killed at a random point of a
+        // run that long, so the kills land at work whatever the machine's speed.
+        const t0 = performance.now();
+        const delay = round === 0 ? undefined : random() * runMs * 1.1;
+        const timer =
+          delay === undefined
+            ? undefined
+            : setTimeout(() => {
+                kills++;
+                p.child.kill('SIGKILL');
+              }, delay);
         await p.exited;
         clearTimeout(timer);
+        if (round === 0) runMs = performance.now() - t0;
       }
       expect(kills).toBeGreaterThan(ROUNDS / 2);
       // A supervisor settles what the last kill left.
