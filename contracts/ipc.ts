@@ -166,7 +166,9 @@ export const IPC_CALLS = {
     ['supervisor'],
   ),
   'stock.allocate': call(
-    z.object({ serials: z.string().min(1).max(10_000) }).strict(),
+    z
+      .object({ batchId: z.string().min(1).max(64), serials: z.string().min(1).max(10_000) })
+      .strict(),
     z.object({ allocated: z.number().int() }),
     ['supervisor'],
   ),
@@ -255,7 +257,7 @@ export const IPC_CALLS = {
   'diagnostics.read': call(
     none,
     z.object({
-      identity: Counts.or(z.record(z.string(), z.string())),
+      identity: z.record(z.string(), z.union([z.string(), z.number()])),
       sensors: z.record(z.string(), z.unknown()),
       counters: z.record(z.string(), z.unknown()),
     }),
