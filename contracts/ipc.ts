@@ -322,8 +322,8 @@ export interface StationApi {
   /** Returns what unsubscribes. */
   subscribe<E extends IpcEventName>(event: E, fn: (payload: IpcEvent<E>) => void): () => void;
 }
-/** The Electron channel names: one for calls, one for events. */
-export const IPC_INVOKE_CHANNEL = 'station:invoke';
+/** Electron: one channel per call (`station:<call name>`), registered from IPC_CALLS; events on one. */
+export const ipcChannel = (name: IpcCallName): string => `station:${name}`;
 export const IPC_EVENT_CHANNEL = 'station:event';
 
 /** Validates a call's argument: the parsed value, or an invalid-argument error naming the field. */
