@@ -3,11 +3,11 @@
  * station core behind the contract's IPC. It holds no station logic: `openCore` (main.ts)
  * opens the station core, as the console and the bridge do.
  */
-import { app, BrowserWindow, ipcMain, protocol, session } from 'electron';
+import { app, ipcMain, protocol, session, type BrowserWindow } from 'electron';
 import type { StationCore } from '../station/core/station-core.ts';
 import { forwardEvents, registerIpc } from './ipc-main.ts';
 import { APP_ENTRY, APP_SCHEME, APP_SCHEME_PRIVILEGES, appProtocolHandler } from './protocol.ts';
-import { denyPermissions, lockDownContents, windowOptions } from './security.ts';
+import { createWindow, denyPermissions, lockDownContents } from './security.ts';
 
 export interface ShellOptions {
   /** renderer/dist: what app:// serves. */
@@ -37,7 +37,7 @@ export async function startShell(opts: ShellOptions): Promise<BrowserWindow> {
 
   const core = await opts.openCore();
   const unregister = registerIpc(ipcMain, core, opts.log);
-  const win = new BrowserWindow(windowOptions(opts.preload));
+  const win = createWindow(opts.preload);
   const stopEvents = forwardEvents(core, win.webContents);
   app.on('second-instance', () => {
     if (win.isMinimized()) win.restore();

@@ -12,8 +12,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const electron = vi.hoisted(() => {
   const handlers = new Map<string, (event: unknown, args: unknown) => unknown>();
+  class BrowserWindow {
+    static created: unknown[] = [];
+    constructor(readonly options: unknown) {
+      BrowserWindow.created.push(options);
+    }
+  }
   return {
     handlers,
+    BrowserWindow,
     app: {
       requestSingleInstanceLock: vi.fn(() => false),
       quit: vi.fn(),
@@ -35,10 +42,10 @@ import { registerIpc } from '../electron/ipc-main.ts';
 import { APP_SCHEME_PRIVILEGES, appProtocolHandler, resolveAppPath } from '../electron/protocol.ts';
 import {
   CONTENT_SECURITY_POLICY,
+  createWindow,
   denyPermissions,
   isTrustedSender,
   lockDownContents,
-  windowOptions,
 } from '../electron/security.ts';
 import { prepareShell } from '../electron/shell.ts';
 import { DEV_PIN } from '../simulator/seed.ts';
@@ -47,7 +54,8 @@ import { openDevCore } from './helpers/core.ts';
 
 describe('the window', () => {
   it('has context isolation, the sandbox, no Node and web security', () => {
-    const w = windowOptions('/app/preload.cjs').webPreferences!;
+    createWindow('/app/preload.cjs');
+    const w = (electron.BrowserWindow.created[0] as { webPreferences: unknown }).webPreferences;
     expect(w).toMatchObject({
       preload: '/app/preload.cjs',
       contextIsolation: true,
