@@ -10,6 +10,10 @@ import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const packaging = process.argv.includes('--package');
+// --out <dir>: where the bundles go (default dist-electron/; a development run of Electron
+// uses .electron-dev/dist-electron, beside its own rebuilt native modules).
+const outIndex = process.argv.indexOf('--out');
+const outDir = outIndex > 0 ? process.argv[outIndex + 1] : join(root, 'dist-electron');
 const external = [
   'electron',
   'better-sqlite3',
@@ -52,7 +56,7 @@ await build({
   ...common,
   format: 'esm',
   entryPoints: [join(root, 'electron', 'main.ts')],
-  outfile: join(root, 'dist-electron', 'main.mjs'),
+  outfile: join(outDir, 'main.mjs'),
   external,
   banner: {
     js: [
@@ -68,7 +72,7 @@ await build({
 await build({
   ...common,
   entryPoints: [join(root, 'electron', 'preload.ts')],
-  outfile: join(root, 'dist-electron', 'preload.cjs'),
+  outfile: join(outDir, 'preload.cjs'),
   external: ['electron'],
   plugins: [],
 });
