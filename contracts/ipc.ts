@@ -140,6 +140,12 @@ export const IPC_CALLS = {
     z.object({ jobId: id, applicationId: id, serial: z.string(), status: z.string() }),
     OPERATORS,
   ),
+  /** After a pause (jam, cover open, ribbon out): the operator cleared it, or gives the job up. */
+  'job.resume': call(
+    z.object({ giveUp: z.boolean().optional() }).strict(),
+    z.object({ resumed: z.boolean() }),
+    WORKERS,
+  ),
   'queue.list': call(
     z.object({ all: z.boolean().optional() }).strict(),
     z.array(QueueEntry),
@@ -308,6 +314,10 @@ export const IPC_EVENTS = {
   }),
   'job.outcome': Outcome,
   'session.changed': Session.nullable(),
+  /** A job waits for the operator (what stopped it and what to do); null once it goes on. */
+  'job.paused': z
+    .object({ jobId: id, step: z.string(), status: z.string(), instruction: z.string() })
+    .nullable(),
   'sync.state': Sync,
 } as const;
 

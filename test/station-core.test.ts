@@ -148,3 +148,58 @@ describe('the IPC dispatcher', () => {
     expect(audit).toMatchObject({ ok: true, value: { ok: true } });
   });
 });
+
+describe('the personalization seam', () => {
+  it('is not available until station/personalization fills it', async () => {
+    core.signIn('operator', DEV_PIN);
+    expect(await dispatchCall(core, 'personalize.next', {})).toMatchObject({
+      ok: false,
+      error: { code: 'not-available' },
+    });
+  });
+
+  it('pauses a job for the operator and goes on when they resume it', async () => {
+    // A stand-in for the personalization job: it waits for the operator once, as the real job
+    // does on a jam, then reports its step and finishes.
+    const { core: c2, close: close2 } = await openDevCore({
+      personalize: async (job) => {
+        await job.waitForOperator({
+          jobId: 7,
+          step: 'print',
+          status: 'JAM',
+          instruction: 'clear the booklet jam in the printer',
+        });
+        job.onStep(7, 'print', 1);
+        return { jobId: 7, applicationId: job.applicationId ?? 1, serial: 'X1', status: 'issued' };
+      },
+    });
+    try {
+      const paused: unknown[] = [];
+      c2.on('job.paused', (p) => paused.push(p));
+      await dispatchCall(c2, 'session.signIn', { username: 'operator', pin: DEV_PIN });
+      expect(await dispatchCall(c2, 'job.resume', {})).toMatchObject({
+        ok: false,
+        error: { code: 'refused', message: 'no job is waiting for the operator' },
+      });
+      const job = dispatchCall(c2, 'personalize.next', { applicationId: 3 });
+      await expect.poll(() => paused.length).toBe(1);
+      expect(paused[0]).toMatchObject({ status: 'JAM', step: 'print' });
+      // One job at a time: another is refused while this one waits.
+      expect(await dispatchCall(c2, 'intake.next', { count: 1 })).toMatchObject({
+        ok: false,
+        error: { code: 'refused', message: /busy/ },
+      });
+      expect(await dispatchCall(c2, 'job.resume', {})).toEqual({
+        ok: true,
+        value: { resumed: true },
+      });
+      expect(await job).toEqual({
+        ok: true,
+        value: { jobId: 7, applicationId: 3, serial: 'X1', status: 'issued' },
+      });
+      expect(paused).toEqual([paused[0], null]);
+    } finally {
+      await close2();
+    }
+  }, 30_000);
+});

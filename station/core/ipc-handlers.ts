@@ -86,6 +86,7 @@ export const HANDLERS: { [N in IpcCallName]: Handler<N> } = {
     return { ...rest, outcomes: outcomes.map((o) => outcomeView(o, core.lang)) };
   },
   'personalize.next': (core, a) => core.personalize(a.applicationId),
+  'job.resume': (core, a) => ({ resumed: core.resume(a.giveUp ?? false) }),
   'queue.list': (core, a) =>
     listQueue(core.db, core.actor(), a.all ? { all: true } : {}).map(queueView),
   'queue.take': async (core, a) => {

@@ -59,6 +59,14 @@ export interface SyncState {
   offlineAllowanceLeft: number | null;
 }
 
+/** What stopped a job until the operator acts (station/personalization's OperatorPause). */
+export interface OperatorPause {
+  jobId: number;
+  step: string;
+  status: string;
+  instruction: string;
+}
+
 /** The personalization job (station/personalization fills this seam). */
 export type PersonalizeSeam = (job: {
   db: Db;
@@ -68,6 +76,8 @@ export type PersonalizeSeam = (job: {
   custody: TransportKeyCustody;
   applicationId?: number;
   onStep: (jobId: number, step: string, progress: number) => void;
+  /** Resolves once the operator has cleared the fault (job.resume); rejects if they give up. */
+  waitForOperator: (pause: OperatorPause) => Promise<void>;
 }) => Promise<{ jobId: number; applicationId: number; serial: string; status: string }>;
 
 /** What other parts of the station plug in (personalization, sync) and settings. */
@@ -114,6 +124,7 @@ export class StationCore {
   #lockTimer: ReturnType<typeof setTimeout> | undefined;
   #recovered = false;
   #busy = false;
+  #paused: { pause: OperatorPause; resolve: () => void; reject: (e: Error) => void } | undefined;
   #closed = false;
   lang: StationLanguage;
 
@@ -308,8 +319,28 @@ export class StationCore {
         ...(applicationId !== undefined ? { applicationId } : {}),
         onStep: (jobId, step, progress) =>
           this.#emit('job.step', { jobId, kind: 'personalize', step, progress }),
+        waitForOperator: (pause) => this.#waitForOperator(pause),
       }),
     );
+  }
+
+  #waitForOperator(pause: OperatorPause): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#paused = { pause, resolve, reject };
+      this.#emit('job.paused', pause);
+    });
+  }
+
+  /** The operator cleared what paused the job (or gives the job up): it goes on, or ends. */
+  resume(giveUp = false): boolean {
+    this.actor(WORKING_ROLES, 'resume jobs');
+    const p = this.#paused;
+    if (!p) throw new StationError('no job is waiting for the operator', 'nothing_paused');
+    this.#paused = undefined;
+    this.#emit('job.paused', null);
+    if (giveUp) p.reject(new StationError('the operator gave the job up', 'given_up'));
+    else p.resolve();
+    return !giveUp;
   }
 
   /** One job at a time on one device: a second caller is refused, not queued. */
@@ -441,6 +472,8 @@ export class StationCore {
   async close(err: (line: string) => void = () => undefined): Promise<void> {
     if (this.#closed) return;
     this.signOut();
+    this.#paused?.reject(new StationError('the station closed', 'closed'));
+    this.#paused = undefined;
     this.#closed = true;
     this.#events.removeAllListeners();
     await this.#s.closers.closeAll(err);
