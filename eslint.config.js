@@ -7,6 +7,8 @@ export default tseslint.config(
       'node_modules/',
       'dist/',
       'dist-electron/',
+      '.electron-dev/',
+      '.cache/',
       'renderer/dist/',
       'test/screenshots/',
       'coverage/',
