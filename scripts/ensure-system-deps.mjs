@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Installs the Debian packages the test suite needs (real serial pairs, a real PKCS#11 token,
-// an independent verifier) when they are missing. Run by `npm test` before the suite.
+// an independent verifier, the browser the UI tests drive) when they are missing. Run by `npm test` before the suite.
 import { execFileSync, spawnSync } from 'node:child_process';
 
 const needs = [
@@ -8,6 +8,8 @@ const needs = [
   { pkg: 'softhsm2', probe: ['softhsm2-util', '--version'] },
   { pkg: 'openssl', probe: ['openssl', 'version'] },
   { pkg: 'libusb-1.0-0', probe: ['sh', '-c', 'ldconfig -p | grep -q libusb-1.0'] },
+  // The UI tests (test/ui-*.test.ts) drive Debian's Chromium through playwright-core.
+  { pkg: 'chromium', probe: ['/usr/bin/chromium', '--version'] },
 ];
 
 const missing = needs.filter(({ probe }) => {
