@@ -166,7 +166,9 @@ export const IPC_CALLS = {
     ['supervisor'],
   ),
   'stock.allocate': call(
-    z.object({ serials: z.string().min(1).max(10_000) }).strict(),
+    z
+      .object({ batchId: z.string().min(1).max(64), serials: z.string().min(1).max(10_000) })
+      .strict(),
     z.object({ allocated: z.number().int() }),
     ['supervisor'],
   ),
@@ -255,7 +257,7 @@ export const IPC_CALLS = {
   'diagnostics.read': call(
     none,
     z.object({
-      identity: Counts.or(z.record(z.string(), z.string())),
+      identity: z.record(z.string(), z.union([z.string(), z.number()])),
       sensors: z.record(z.string(), z.unknown()),
       counters: z.record(z.string(), z.unknown()),
     }),
@@ -346,3 +348,21 @@ export function parseArgs<N extends IpcCallName>(
 
 export const isCallName = (s: unknown): s is IpcCallName =>
   typeof s === 'string' && Object.hasOwn(IPC_CALLS, s);
+
+/**
+ * Browser mode (development and tests only, never in a packaged build): the same calls over a
+ * loopback WebSocket, ws://127.0.0.1:<port>/?token=<per-run token>. The page learns port and
+ * token from its URL fragment (#port=<n>&token=<t>). A request is `{ id, name, args }`; its
+ * reply `{ id, reply }` with reply an IpcReply; an event `{ event, payload }`. A message that is
+ * not a valid request gets `{ id: null, reply: { ok: false, error } }` and runs nothing.
+ */
+export const BridgeRequestSchema = z
+  .object({
+    id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    name: z.string().max(64),
+    args: z.unknown(),
+  })
+  .strict();
+export type BridgeRequest = z.infer<typeof BridgeRequestSchema>;
+export type BridgeReply = { id: number | null; reply: IpcReply<unknown> };
+export type BridgeEvent = { event: IpcEventName; payload: unknown };

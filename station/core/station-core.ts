@@ -25,13 +25,17 @@ import type { TransportKeyCustody } from '../keys/custody.ts';
 import { pendingOutbox } from '../outbox.ts';
 import type { StationLock } from '../station-lock.ts';
 import { authenticateWithRole, requireRole, type Actor, type Role } from '../users.ts';
-import { describeEvent, pauseInstruction } from './device-words.ts';
+import { dayOf } from '../time.ts';
+import { issuedPerDay } from './day-charts.ts';
+import { describeEvent, pauseInstruction, pauseOf } from './device-words.ts';
 import type { Closers, SimulatedDevice } from './open.ts';
 
 /** Who may work at the station window or console (admins use the `station` command). */
 export const WORKING_ROLES: readonly Role[] = ['operator', 'supervisor', 'technician'];
 /** Signed-in sessions lock after this long without activity (STATION_LOCK_AFTER_MS). */
 export const DEFAULT_LOCK_AFTER_MS = 5 * 60_000;
+/** Fewer days of stock than this at the recent issuance rate is shown as a warning. */
+export const LOW_STOCK_DAYS = 5;
 
 /** No one is signed in (or the session locked after inactivity). */
 export class NotSignedInError extends StationError {
@@ -334,6 +338,67 @@ export class StationCore {
     };
     this.#s.printer.on('event', f);
     return () => this.#s.printer.off('event', f);
+  }
+
+  /** The device as the window shows it: connection, flags, and what holds work (if anything). */
+  async deviceView() {
+    this.actor();
+    const id = this.#s.deviceIdentity;
+    const base = {
+      source: this.#s.deviceSource,
+      model: id.model,
+      serialNumber: id.serialNumber,
+    };
+    try {
+      const s = await this.#s.printer.status();
+      return {
+        ...base,
+        connected: true,
+        flags: { ...s.flags },
+        position: s.position,
+        pause: pauseOf(s, this.lang),
+      };
+    } catch {
+      return { ...base, connected: false, flags: {}, position: 'unknown', pause: null };
+    }
+  }
+
+  /** Days of stock left at the issuance rate of the last `days` days; low under LOW_STOCK_DAYS. */
+  daysOfStockLeft(days: number) {
+    this.actor();
+    const id = this.identity;
+    const today = dayOf(new Date(), id.timeZone);
+    const from = dayOf(new Date(Date.now() - (days - 1) * 86_400_000), id.timeZone);
+    const perDay = issuedPerDay(this.#s.db, id.stationId, from, today) / days;
+    const onHand = this.stock().onHand;
+    const daysLeft = perDay > 0 ? onHand / perDay : null;
+    return {
+      onHand,
+      perDay,
+      daysLeft,
+      low: daysLeft !== null ? daysLeft < LOW_STOCK_DAYS : onHand === 0,
+    };
+  }
+
+  /** The device clients, for use cases that drive the device (the technician's terminal). */
+  get devices(): { printer: PrinterClient; encoder: EncoderClient } {
+    return { printer: this.#s.printer, encoder: this.#s.encoder };
+  }
+  /** The station's open custody, lent (the core closes it). */
+  readonly openCustody = async (): Promise<TransportKeyCustody> => {
+    const c = this.#s.custody;
+    return {
+      kind: c.kind,
+      chipKeys: (agency, keyVersion, chip) => c.chipKeys(agency, keyVersion, chip),
+      has: (agency, keyVersion) => c.has(agency, keyVersion),
+      list: () => c.list(),
+      close: async () => undefined,
+    };
+  };
+
+  /** Runs `fn` when the core closes (before the device and database). */
+  onClose(fn: () => unknown): void {
+    this.#s.closers.add('a session of the core', fn);
   }
 
   syncStatus(): SyncState {
