@@ -126,6 +126,7 @@ export const en: Catalog = {
     importButton: 'Import',
     imported: 'Batch {{batchId}}: {{received}} booklets received.',
     allocate: 'Allocate to this station',
+    allocateBatch: 'Batch',
     allocateSpec: 'Serial numbers (e.g. P000100-P000199)',
     allocateButton: 'Allocate',
     allocated: '{{allocated}} booklets allocated.',

@@ -125,6 +125,7 @@ export const es = {
     importButton: 'Importar',
     imported: 'Lote {{batchId}}: {{received}} libretas recibidas.',
     allocate: 'Asignar a esta estación',
+    allocateBatch: 'Lote',
     allocateSpec: 'Números de serie (p. ej. P000100-P000199)',
     allocateButton: 'Asignar',
     allocated: '{{allocated}} libretas asignadas.',

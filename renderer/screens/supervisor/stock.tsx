@@ -12,6 +12,7 @@ export function StockScreen() {
   const allocator = useCall('stock.allocate');
   const [file, setFile] = useState<File | null>(null);
   const [spec, setSpec] = useState('');
+  const [batchId, setBatchId] = useState('');
   const refresh = (): void => {
     void count.run({});
     void days.run({});
@@ -23,7 +24,7 @@ export function StockScreen() {
   };
   const onAllocate = async (e: FormEvent): Promise<void> => {
     e.preventDefault();
-    if (await allocator.run({ serials: spec.trim() })) refresh();
+    if (await allocator.run({ batchId: batchId.trim(), serials: spec.trim() })) refresh();
   };
   const d = days.result;
   return (
@@ -91,6 +92,13 @@ export function StockScreen() {
         onSubmit={(e) => void onAllocate(e)}
       >
         <h2 id="allocate-heading">{t('supervisor.allocate')}</h2>
+        <label htmlFor="allocate-batch">{t('supervisor.allocateBatch')}</label>
+        <input
+          id="allocate-batch"
+          value={batchId}
+          onChange={(e) => setBatchId(e.target.value)}
+          autoComplete="off"
+        />
         <label htmlFor="allocate-spec">{t('supervisor.allocateSpec')}</label>
         <input
           id="allocate-spec"
@@ -98,7 +106,7 @@ export function StockScreen() {
           onChange={(e) => setSpec(e.target.value)}
           autoComplete="off"
         />
-        <button type="submit" disabled={!spec.trim() || allocator.busy}>
+        <button type="submit" disabled={!spec.trim() || !batchId.trim() || allocator.busy}>
           {t('supervisor.allocateButton')}
         </button>
         <CallError error={allocator.error} />
