@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Installs the Debian packages the station needs when they are missing. Run by `npm test`
 // before the suite (real serial pairs, a real PKCS#11 token, an independent verifier, a throwaway
-// PostgreSQL cluster for the central office), and with
+// PostgreSQL cluster for the central office, the Chromium the UI tests drive), and with
 // `--for start` by `npm start` (prestart): the simulator's virtual serial pair needs socat and
 // the HID transport libusb, so the README's first command works on a fresh machine.
 // `--dry-run` says what it would install and installs nothing.
@@ -13,6 +13,8 @@ const needs = [
   { pkg: 'openssl', probe: ['openssl', 'version'] },
   { pkg: 'libusb-1.0-0', probe: ['sh', '-c', 'ldconfig -p | grep -q libusb-1.0'] },
   { pkg: 'postgresql', probe: ['sh', '-c', 'ls /usr/lib/postgresql/*/bin/initdb'] },
+  // The UI tests (test/ui-*.test.ts) drive Debian's Chromium through playwright-core.
+  { pkg: 'chromium', probe: ['/usr/bin/chromium', '--version'] },
 ];
 
 const forStart = process.argv.includes('--for') && process.argv.includes('start');
