@@ -4,10 +4,10 @@
  * build (cli/ and station/bridge/ are left out of it). The page learns the bridge's port and
  * per-run token from its URL fragment, which never reaches a server.
  */
-import { existsSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBridge, type Bridge } from '../station/bridge/server.ts';
 import { openStation } from '../station/core/open.ts';
@@ -25,6 +25,11 @@ export interface BrowserModeOptions extends CoreSeams {
   scenario?: string;
   /** Serve the renderer with Vite (default true when renderer/vite.config.ts exists). */
   serveRenderer?: boolean;
+  /**
+   * Serve the production build (renderer/dist, `npm run build:renderer`) instead of Vite's
+   * development server: no transform at page load, and the page runs under its CSP.
+   */
+  built?: boolean;
   note?: (line: string) => void;
   log?: (line: string) => void;
 }
@@ -37,6 +42,31 @@ export interface BrowserMode {
   close(): Promise<void>;
 }
 
+export const RENDERER_DIST = join(RENDERER_DIR, 'dist');
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+  '.ttf': 'font/ttf',
+};
+
+/** One file of renderer/dist (GET only, nothing outside it, no directory listing). */
+function serveBuilt(url: string, res: ServerResponse): void {
+  const path = decodeURIComponent(url.split(/[?#]/)[0] ?? '/');
+  const rel = normalize(path === '/' ? '/index.html' : path).replace(/^[/\\]+/, '');
+  const file = join(RENDERER_DIST, rel);
+  if (!file.startsWith(RENDERER_DIST + sep) || !TYPES[extname(file)] || !existsSync(file)) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    return;
+  }
+  res
+    .writeHead(200, { 'content-type': TYPES[extname(file)]!, 'cache-control': 'no-store' })
+    .end(readFileSync(file));
+}
+
 /** Opens the station core (the caller took the lock), the bridge, and Vite on loopback. */
 export async function startBrowserMode(opts: BrowserModeOptions): Promise<BrowserMode> {
   const log = opts.log ?? (() => undefined);
@@ -47,7 +77,16 @@ export async function startBrowserMode(opts: BrowserModeOptions): Promise<Browse
     bridge = await startBridge(core, { log });
     const config = join(RENDERER_DIR, 'vite.config.ts');
     let pageUrl: string | undefined;
-    if (opts.serveRenderer ?? existsSync(config)) {
+    if (opts.built) {
+      const http = createHttpServer((req, res) => serveBuilt(req.url ?? '/', res));
+      vite = { close: () => new Promise<void>((resolve) => http.close(() => resolve())) };
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(0, '127.0.0.1', () => resolve());
+      });
+      const port = (http.address() as AddressInfo).port;
+      pageUrl = `http://127.0.0.1:${port}/#port=${bridge.port}&token=${bridge.token}`;
+    } else if (opts.serveRenderer ?? existsSync(config)) {
       // Vite as middleware of our own loopback server: its standalone server would exit the
       // process on SIGTERM or end of stdin, before the station is closed.
       const { createServer } = await import('vite');

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { checkCanStart, enterDevelopmentMode } from '../../station/core/open.ts';
 import { STATION_LANGUAGES, type StationLanguage } from '../../station/intake/messages.ts';
-import { startBrowserMode } from '../browser-mode.ts';
+import { RENDERER_DIST, startBrowserMode } from '../browser-mode.ts';
 import type { CliContext } from '../context.ts';
 import { CliError } from '../errors.ts';
 
@@ -23,6 +23,7 @@ interface DesktopOpts {
   browser?: boolean;
   port?: string;
   scenario?: string;
+  built?: boolean;
   lang: string;
 }
 
@@ -31,7 +32,12 @@ async function browserMode(ctx: CliContext, opts: DesktopOpts): Promise<void> {
   checkCanStart(dataDir, opts.port);
   const lock = ctx.lockStation();
   const started = Date.now();
+  if (opts.built && !existsSync(join(RENDERER_DIST, 'index.html')))
+    throw new CliError(
+      '--built serves renderer/dist: build it first with "npm run build:renderer"',
+    );
   const mode = await startBrowserMode({
+    ...(opts.built ? { built: true } : {}),
     dataDir,
     lock,
     ...(opts.port ? { port: opts.port } : {}),
@@ -98,6 +104,10 @@ export function register(program: Command, ctx: CliContext): void {
       'development mode (as station start --dev): the simulator when no device is configured',
     )
     .option('--browser', 'browser mode even where Electron is installed')
+    .option(
+      '--built',
+      'browser mode serves the production build (renderer/dist, npm run build:renderer) instead of Vite',
+    )
     .option(
       '--port <path>',
       'serial port of the printer + encoder (default: the remembered device)',

@@ -69,14 +69,21 @@ function browserModeCommand(): string[] {
 
 /** Starts the station in browser mode on a fresh data directory; resolves with its page URL. */
 export async function startBrowserMode(
-  opts: { scenario?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+  opts: {
+    scenario?: string;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    /** A data directory to keep (a station seeded by an earlier run); default a fresh one. */
+    dataDir?: string;
+    args?: string[];
+  } = {},
 ): Promise<RunningBrowserMode & { startedMs: number }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'station-ui-'));
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'station-ui-'));
   const [cmd, ...args] = browserModeCommand();
   const t0 = performance.now();
   const child: ChildProcess = spawn(
     cmd!,
-    [...args, ...(opts.scenario ? ['--scenario', opts.scenario] : [])],
+    [...args, ...(opts.args ?? []), ...(opts.scenario ? ['--scenario', opts.scenario] : [])],
     {
       cwd: ROOT,
       env: { ...process.env, STATION_DATA_DIR: dataDir, ...opts.env },
@@ -116,7 +123,7 @@ export async function startBrowserMode(
         child.kill('SIGINT');
         await exited;
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
