@@ -142,7 +142,5 @@ describe.skipIf(!chromiumAvailable())('the station window in browser mode', () =
     }
   });
 
-  // Needs an enrolled station and a central office stopped under it (test/sync-support.ts);
-  // the badge's offline state is not driven here yet.
-  it.todo('going offline shows the badge and the records waiting');
+  // Going offline (an enrolled station whose central office stops): test/ui-offline.test.ts.
 });

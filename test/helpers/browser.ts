@@ -32,10 +32,10 @@ export interface RunningBrowserMode {
  * development-only hooks (the simulator's faults) are on the core, never in the contract.
  */
 export async function startInProcessBrowserMode(
-  opts: { scenario?: string } = {},
+  opts: { scenario?: string; dataDir?: string } = {},
 ): Promise<{ mode: BrowserMode; url: string; close: () => Promise<void> }> {
   enterDevelopmentMode(true);
-  const dataDir = join(mkdtempSync(join(tmpdir(), 'station-ui-')), 'data');
+  const dataDir = opts.dataDir ?? join(mkdtempSync(join(tmpdir(), 'station-ui-')), 'data');
   const lock = acquireStationLock(dataDir, { command: 'ui test' });
   let mode: BrowserMode;
   try {
@@ -56,7 +56,7 @@ export async function startInProcessBrowserMode(
     close: async () => {
       await mode.close();
       lock.release();
-      rmSync(join(dataDir, '..'), { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(join(dataDir, '..'), { recursive: true, force: true });
     },
   };
 }
