@@ -370,6 +370,7 @@ export const IPC_CALLS = {
 
 export const IPC_EVENTS = {
   'device.event': z.object({ name: z.string(), text: z.string(), pause: z.boolean() }),
+  /** Personalization's steps: feed, checks, encode, verify, print, mrz (progress 0..1 each). */
   'job.step': z.object({
     jobId: id,
     kind: z.enum(['intake', 'personalize']),

@@ -111,7 +111,8 @@ export const en: Catalog = {
     accepted: 'Booklet {{serial}} accepted.',
     issued: 'Booklet {{serial}}: {{status}}.',
     preview: 'Data page preview',
-    previewUnavailable: 'The data page preview is not available on this station.',
+    previewUnavailable:
+      'The data page appears here once the next job has laid it out, before it prints.',
     session: 'This session: {{accepted}} accepted, {{refused}} refused',
     stock: 'Stock on hand: {{count}}',
   },

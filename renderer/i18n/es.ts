@@ -110,7 +110,7 @@ export const es = {
     issued: 'Libreta {{serial}}: {{status}}.',
     preview: 'Vista previa de la página de datos',
     previewUnavailable:
-      'La vista previa de la página de datos no está disponible en esta estación.',
+      'La página de datos aparece aquí cuando el próximo trabajo la compone, antes de imprimirla.',
     session: 'Esta sesión: {{accepted}} aceptadas, {{refused}} rechazadas',
     stock: 'Stock disponible: {{count}}',
   },

@@ -400,9 +400,8 @@ export class StationCore {
         signer,
         ...(opts.applicationId !== undefined ? { applicationId: opts.applicationId } : {}),
         onStep: (step, jobId) => {
-          const progress = persoProgress(step);
-          if (progress !== undefined)
-            this.#emit('job.step', { jobId, kind: 'personalize', step, progress });
+          for (const [screenStep, progress] of PERSO_SCREEN_STEPS[step] ?? [])
+            this.#emit('job.step', { jobId, kind: 'personalize', step: screenStep, progress });
         },
         onPage: (svg, jobId) => {
           this.#preview = { jobId, svg };
@@ -619,26 +618,27 @@ export class StationCore {
   }
 }
 
-/** The steps a personalization job shows, in order; the others (pause, recovery) move nothing. */
-const PERSO_PROGRESS = [
-  'take-application',
-  'intake',
-  'prepare',
-  'chip-step',
-  'chip-written',
-  'border-read',
-  'border-result',
-  'print',
-  'printed',
-  'read-mrz',
-  'mrz-result',
-  'eject-output',
-  'issue',
-];
-function persoProgress(step: string): number | undefined {
-  const i = PERSO_PROGRESS.indexOf(step);
-  return i < 0 ? undefined : (i + 1) / PERSO_PROGRESS.length;
-}
+/**
+ * The job's journal steps as the window's steps (feed, checks, encode, verify, print, mrz, the
+ * order the default encode-first job runs them) with each one's progress; steps that move
+ * nothing on screen (pause, resume, recovery, the end) map to none.
+ */
+const PERSO_SCREEN_STEPS: Record<string, [string, number][]> = {
+  'take-application': [['feed', 0.1]],
+  intake: [
+    ['feed', 1],
+    ['checks', 1],
+  ],
+  prepare: [['encode', 0.1]],
+  'chip-step': [['encode', 0.5]],
+  'chip-written': [['encode', 1]],
+  'border-read': [['verify', 0.5]],
+  'border-result': [['verify', 1]],
+  print: [['print', 0.3]],
+  printed: [['print', 1]],
+  'read-mrz': [['mrz', 0.5]],
+  'mrz-result': [['mrz', 1]],
+};
 
 /** A personalization outcome as the window shows it (no personal data, no chip files). */
 export function persoView(o: PersoOutcome) {
