@@ -2,7 +2,19 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', '**/fixtures/**'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'dist-electron/',
+      '.electron-dev/',
+      '.cache/',
+      'renderer/dist/',
+      'test/screenshots/',
+      'coverage/',
+      '**/fixtures/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -134,6 +146,118 @@ export default tseslint.config(
                 '**/central/**',
               ],
               message: 'contracts/ is the shared leaf: it imports only libraries',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // electron/ is a thin shell: the station core and the IPC contract, never the drivers,
+    // the database or the simulator directly (development-devices.ts is the one door to the
+    // simulator, swapped out when packaging), and never the browser-mode bridge.
+    files: ['electron/**/*.ts'],
+    ignores: ['**/*.test.ts', 'electron/development-devices.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/drivers/**',
+                '**/db/**',
+                '**/mrtd/**',
+                '**/simulator/**',
+                '**/cli/**',
+                '**/renderer/**',
+                '**/central/**',
+                '**/station/bridge/**',
+              ],
+              message:
+                'electron/ drives the station core through the IPC contract (docs/desktop.md)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // renderer/ runs in the browser: it may import the IPC contract's types only (GitHub
+    // Desktop's rule: no way around the typed layer), and nothing of Node or the station.
+    files: ['renderer/**/*.{ts,tsx}'],
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        navigator: 'readonly',
+        location: 'readonly',
+        localStorage: 'readonly',
+        sessionStorage: 'readonly',
+        WebSocket: 'readonly',
+        MessageEvent: 'readonly',
+        CloseEvent: 'readonly',
+        Event: 'readonly',
+        EventTarget: 'readonly',
+        KeyboardEvent: 'readonly',
+        MouseEvent: 'readonly',
+        FocusEvent: 'readonly',
+        HTMLElement: 'readonly',
+        HTMLInputElement: 'readonly',
+        HTMLButtonElement: 'readonly',
+        HTMLDivElement: 'readonly',
+        HTMLFormElement: 'readonly',
+        HTMLSelectElement: 'readonly',
+        HTMLTextAreaElement: 'readonly',
+        Element: 'readonly',
+        Node: 'readonly',
+        Blob: 'readonly',
+        File: 'readonly',
+        FileReader: 'readonly',
+        URLSearchParams: 'readonly',
+        fetch: 'readonly',
+        requestAnimationFrame: 'readonly',
+        cancelAnimationFrame: 'readonly',
+        ResizeObserver: 'readonly',
+        getComputedStyle: 'readonly',
+        performance: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        queueMicrotask: 'readonly',
+      },
+    },
+    ignores: ['**/*.test.ts', '**/*.test.tsx', 'renderer/vite.config.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/station/**',
+                '**/drivers/**',
+                '**/db/**',
+                '**/cli/**',
+                '**/electron/**',
+                '**/simulator/**',
+                '**/mrtd/**',
+                '**/central/**',
+                'node:*',
+                'electron',
+              ],
+              message: 'the renderer talks to the station only through contracts/ipc.ts (types)',
+            },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/contracts/**'],
+              allowTypeImports: true,
+              message: 'the renderer imports the IPC contract with `import type` only',
             },
           ],
         },

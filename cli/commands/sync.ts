@@ -1,22 +1,19 @@
 import type { Command } from 'commander';
 import type { Db } from '../../db/open.ts';
-import { openStationDataKey } from '../../station/applications/index.ts';
 import { auditKeyOf } from '../../station/audit.ts';
 import { getStationIdentity } from '../../station/identity.ts';
 import { auditPublicKeyPem } from '../../station/keys/audit-key.ts';
-import type { ApplicationDataKey } from '../../station/keys/data-key.ts';
+import { openSyncService as openStationSync } from '../../station/sync/open.ts';
 import { KeyCustodyError } from '../../station/keys/errors.ts';
 import {
   checkIssuanceAllowed,
   enrolStation,
   explainRemoteError,
   openOrCreateSyncKey,
-  openSyncKey,
   readSyncConfig,
   readSyncStatus,
   syncKeyId,
   SyncRemoteError,
-  SyncService,
   type SyncStatus,
 } from '../../station/sync/index.ts';
 import type { CliContext } from '../context.ts';
@@ -44,39 +41,14 @@ export function describeSyncStatus(s: SyncStatus): string {
   return parts.join('; ');
 }
 
-/** The application data key if the station has one (pulled applications are sealed with it). */
-export async function openDataKeyIfAny(dataDir: string): Promise<ApplicationDataKey | undefined> {
+/** A sync service for an enrolled station (station/sync/open.ts), custody errors said plainly. */
+async function openSyncService(db: Db, dataDir: string, opts: { intervalMs?: number } = {}) {
   try {
-    return await openStationDataKey(dataDir);
+    return await openStationSync(db, dataDir, opts);
   } catch (e) {
-    if (e instanceof KeyCustodyError) return undefined;
+    if (e instanceof KeyCustodyError) throw new CliError(e.message);
     throw e;
   }
-}
-
-/** A sync service for an enrolled station, or undefined when it has no central office. */
-export async function openSyncService(
-  db: Db,
-  dataDir: string,
-  opts: { intervalMs?: number } = {},
-): Promise<{ service: SyncService; close: () => Promise<void> } | undefined> {
-  if (!readSyncConfig(db)) return undefined;
-  const { stationId } = getStationIdentity(db);
-  const key = custody(() => openSyncKey(dataDir, stationId));
-  const dataKey = await openDataKeyIfAny(dataDir);
-  const service = new SyncService({
-    db,
-    key,
-    ...(dataKey ? { dataKey } : {}),
-    ...(opts.intervalMs ? { intervalMs: opts.intervalMs } : {}),
-  });
-  return {
-    service,
-    close: async () => {
-      await service.stop();
-      await dataKey?.close();
-    },
-  };
 }
 
 export function register(program: Command, ctx: CliContext): void {

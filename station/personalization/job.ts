@@ -114,6 +114,8 @@ export interface PersonalizeOptions {
   waitForOperator?: WaitForOperator;
   /** Called as each step is journaled (progress display). */
   onStep?: (step: PersoStepName, jobId: number) => void;
+  /** Called with the data page once it is laid out, before anything is written (preview). */
+  onPage?: (svg: string, jobId: number) => void;
   /** Booklets intake may refuse in a row before the job gives the application back (default 5). */
   maxRefusals?: number;
   now?: () => Date;
@@ -495,6 +497,7 @@ export async function runJob(
         application.additionalDocumentDetails?.issuingAuthority ??
         agencyName(db, identity.agencyCode),
     });
+    opts.onPage?.(pageSvg, jobId);
     const page: DataPageToPrint = {
       mrz: [m.line1, m.line2],
       fields: {
