@@ -38,6 +38,9 @@ beforeAll(async () => {
   sim = await startSimulator({
     hopper: { version: 1, booklets: serials.map((s) => ps.booklet(s)) },
   });
+  // The trays are the evidence this test reads at the end: nobody empties them meanwhile, so
+  // the reject tray (50 booklets on the simulated printer) must hold a soak's spoilage.
+  sim.device.rejectTrayCapacity = serials.length;
 }, 60_000);
 
 afterAll(async () => {
