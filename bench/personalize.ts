@@ -25,7 +25,11 @@ import { openStationDataKey } from '../station/applications/index.ts';
 import { seedStation } from '../station/dev-seed.ts';
 import { openStationDb } from '../station/identity.ts';
 import { openStationCustody } from '../station/keys/station-custody.ts';
-import { personalize } from '../station/personalization/job.ts';
+import {
+  personalize,
+  waitForStatusClear,
+  type WaitForOperator,
+} from '../station/personalization/job.ts';
 import { openStationSigner } from '../station/personalization/signers.ts';
 import { acquireStationLock } from '../station/station-lock.ts';
 import { authenticate } from '../station/users.ts';
@@ -46,8 +50,15 @@ const env = {
   STATION_DEV_KEYS_PASSPHRASE: 'bench passphrase (development only)',
 };
 
-/** Starts the simulator as its own process; resolves with its station-side port path. */
-function startSimulatorProcess(): Promise<{ path: string; stop: () => Promise<void> }> {
+/**
+ * Starts the simulator as its own process; resolves with its station-side port path and a way
+ * to type on its console (faults and their remedies, as a person would).
+ */
+function startSimulatorProcess(): Promise<{
+  path: string;
+  type: (line: string) => void;
+  stop: () => Promise<void>;
+}> {
   const child = spawn(
     process.execPath,
     [
@@ -77,7 +88,7 @@ function startSimulatorProcess(): Promise<{ path: string; stop: () => Promise<vo
       if (nl < 0) return;
       try {
         const { stationPath } = JSON.parse(out.slice(0, nl)) as { stationPath: string };
-        resolve({ path: stationPath, stop });
+        resolve({ path: stationPath, type: (line) => child.stdin.write(`${line}\n`), stop });
       } catch (e) {
         reject(new Error(`simulator printed no JSON line: ${out.slice(0, nl)} (${String(e)})`));
       }
@@ -124,7 +135,22 @@ try {
   const printer = new PrinterClient(link);
   const encoder = new EncoderClient(link);
   const actor = authenticate(db, 'operator', DEV_PIN);
-  const opts = { db, actor, custody, dataKey, signer, printer, encoder };
+  // A ribbon (and the ink) lasts 1,000 pages: the job pauses for it, as on a real station, and
+  // the bench replaces it like the operator would; other faults are not expected here.
+  const replaced: string[] = [];
+  const clear = waitForStatusClear(printer, { pollMs: 20, timeoutMs: 10_000 });
+  const waitForOperator: WaitForOperator = async (p) => {
+    const remedies: Record<string, string> = {
+      RIBBON_OUT: 'ribbon-replace',
+      INK_OUT: 'ink-replace',
+    };
+    const remedy = remedies[p.status];
+    if (!remedy) throw new Error(`unexpected pause for ${p.status} during ${p.step}`);
+    replaced.push(p.status);
+    sim.type(remedy);
+    await clear(p);
+  };
+  const opts = { db, actor, custody, dataKey, signer, printer, encoder, waitForOperator };
 
   const cpu: number[] = [];
   // The stock mixes chip families (extended length; short APDUs with 61xx; short, strict Le):
@@ -186,7 +212,10 @@ try {
   console.log(
     `${count} personalization jobs (after ${warmUp} warm-up), simulator in its own process, zero-latency profile`,
   );
-  console.log(`throughput: ${(count / total).toFixed(2)} jobs/s (${total.toFixed(1)} s)`);
+  console.log(
+    `throughput: ${(count / total).toFixed(2)} jobs/s (${total.toFixed(1)} s)` +
+      (replaced.length ? `; paused for ${replaced.join(', ')} (replaced)` : ''),
+  );
   console.log(
     `station CPU per job (ms): median ${ms(quantile(sorted, 0.5))}  p90 ${ms(quantile(sorted, 0.9))}  p99 ${ms(quantile(sorted, 0.99))}  max ${ms(sorted.at(-1)!)}  mean ${ms(mean)}`,
   );
