@@ -135,6 +135,19 @@ describe('D.4 secure messaging', () => {
     expect(hex(retailMac(h(KS_MAC), h('887022120C06C22899029000')))).toBe('FA855A5D4C50A8ED');
   });
 
+  it('MACs and encrypts with the new key when a key buffer is rewritten with another key', () => {
+    // The derived 3DES keys are kept per key object: a buffer reused for the published session
+    // keys must give the published values, not those of the key it held before.
+    const macKey = Buffer.alloc(16, 0x5a);
+    const encKey = Buffer.alloc(16, 0xa5);
+    retailMac(macKey, h('887022120C06C22899029000'));
+    tdesEncrypt(encKey, h('011E800000000000'));
+    h(KS_MAC).copy(macKey);
+    h(KS_ENC).copy(encKey);
+    expect(hex(retailMac(macKey, h('887022120C06C22899029000')))).toBe('FA855A5D4C50A8ED');
+    expect(hex(tdesEncrypt(encKey, h('011E800000000000')))).toBe('6375432908C044F6');
+  });
+
   it('terminal side reproduces every protected command and unprotected response', () => {
     const sm = new SmTerminal(session);
     for (const s of steps) {

@@ -13,7 +13,7 @@ import { EMRTD_AID } from './chip.ts';
 import { dg1, dg15, efCom, fileIdentifier } from './lds.ts';
 import { type PaReport, passiveAuthentication } from './passive-auth.ts';
 import { SmTerminal } from './secure-messaging.ts';
-import { parseSod } from './sod.ts';
+import { type ParsedSod, parseSod } from './sod.ts';
 
 export interface BorderCheck {
   /** Stable identifier: `bac`, `read.DG2`, `pa.dg.2.hash`, `dg1.mrz`, `aa`, ... */
@@ -219,9 +219,11 @@ export async function readAsBorder(opts: BorderReadOptions): Promise<BorderRepor
         add('com.structure', false, `EF.COM unreadable: ${(e as Error).message}`);
       }
     const sod = await tryRead('EF.SOD');
+    let parsedSod: ParsedSod | undefined;
     if (sod)
       try {
-        for (const n of parseSod(sod).dataGroupHashes.keys()) listed.add(n);
+        parsedSod = parseSod(sod);
+        for (const n of parsedSod.dataGroupHashes.keys()) listed.add(n);
       } catch {
         // Passive authentication names what is wrong with the SOD.
       }
@@ -234,6 +236,7 @@ export async function readAsBorder(opts: BorderReadOptions): Promise<BorderRepor
       cscas: opts.cscas,
       printedMrz: opts.mrz,
       ...(opts.at ? { at: opts.at } : {}),
+      ...(parsedSod ? { parsedSod } : {}),
     });
     for (const c of pa.checks) add(`pa.${c.id}`, c.ok, c.detail);
 

@@ -98,6 +98,23 @@ describe('aesCmac: agreement with OpenSSL', () => {
   });
 });
 
+describe('aesCmac: subkeys kept per key', () => {
+  it('MACs with the new key when a key buffer is rewritten with another key', () => {
+    // RFC 4493 example 2 under its key, then the AES-192 key of SP 800-38B D.2 example 6 in a
+    // buffer that held another 24-byte key before: the subkeys kept must not be reused.
+    const k = hex('2b7e151628aed2a6abf7158809cf4f3c');
+    expect(aesCmac(k, M64.subarray(0, 16)).toString('hex')).toBe(
+      '070a16b46b4d4144f79bdd9dd04a287c',
+    );
+    const k192 = Buffer.alloc(24, 0x11);
+    aesCmac(k192, M64.subarray(0, 16));
+    hex('8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b').copy(k192);
+    expect(aesCmac(k192, M64.subarray(0, 16)).toString('hex')).toBe(
+      '9e99a7bf31e710900662f65e617c5184',
+    );
+  });
+});
+
 describe('aesCmac: bad input', () => {
   it('rejects a key that is not an AES key length', () => {
     expect(() => aesCmac(new Uint8Array(15), new Uint8Array(0))).toThrow(

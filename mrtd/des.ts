@@ -8,11 +8,36 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 
 const ZERO_IV = Buffer.alloc(8);
 
+/**
+ * The 24-byte keys OpenSSL takes, derived from a 16-byte K1||K2: `ede` = K1||K2||K1 (two-key
+ * 3DES), `single` = K1||K1||K1 (single DES with K1). Kept per key object, so a session's keys
+ * are laid out once rather than for every message it protects. They go with the key object, and
+ * are made again if its bytes have changed since (a buffer reused for another key).
+ */
+interface DesKeys {
+  key: Buffer;
+  ede: Buffer;
+  single: Buffer;
+}
+const derived = new WeakMap<Uint8Array, DesKeys>();
+
+function desKeys(key: Uint8Array, what: string): DesKeys {
+  let d = derived.get(key);
+  if (!d || !d.key.equals(key)) {
+    if (key.length !== 16) throw new RangeError(`${what} is 16 bytes (K1||K2), got ${key.length}`);
+    const k1 = Buffer.from(key.subarray(0, 8));
+    d = {
+      key: Buffer.from(key),
+      ede: Buffer.concat([Buffer.from(key), k1]),
+      single: Buffer.concat([k1, k1, k1]),
+    };
+    derived.set(key, d);
+  }
+  return d;
+}
+
 function key3(key: Uint8Array): Buffer {
-  if (key.length !== 16)
-    throw new RangeError(`a 3DES key here is 16 bytes (K1||K2), got ${key.length}`);
-  const k = Buffer.from(key);
-  return Buffer.concat([k, k.subarray(0, 8)]);
+  return desKeys(key, 'a 3DES key here').ede;
 }
 
 function run(
@@ -61,25 +86,16 @@ export function unpad(data: Uint8Array): Buffer {
  * The key is K1||K2 (16 bytes); the MAC is 8 bytes.
  */
 export function retailMac(key: Uint8Array, message: Uint8Array): Buffer {
-  const k = Buffer.from(key);
-  if (k.length !== 16) throw new RangeError(`retail MAC key is 16 bytes, got ${k.length}`);
-  const k1 = k.subarray(0, 8);
+  const { ede, single } = desKeys(key, 'retail MAC key');
   const data = pad(message);
-  // Single DES CBC with K1 over every block: 3DES with K1=K2=K3.
-  const single = Buffer.concat([k1, k1, k1]);
-  const cbc = run(false, 'des-ede3-cbc', single, ZERO_IV, data);
-  const last = cbc.subarray(cbc.length - 8);
-  // Output transformation: decrypt with K2, encrypt with K1, i.e. 3DES-EDE(K1,K2,K1) applied
-  // to the last CBC output after undoing its final K1 encryption. Equivalent: H = last DES
-  // block; MAC = E_K1(D_K2(H)).
-  const d = run(
-    true,
-    'des-ede3-ecb',
-    Buffer.concat([k.subarray(8, 16), k.subarray(8, 16), k.subarray(8, 16)]),
-    null,
-    last,
-  );
-  return run(false, 'des-ede3-ecb', single, null, d);
+  const last = data.length - 8;
+  // Single DES CBC with K1 over every block but the last gives H(n-1); the last block then goes
+  // through 3DES-EDE (K1, K2, K1) chained on it: E_K1(D_K2(E_K1(P(n) xor H(n-1)))), which is
+  // the last single-DES step followed by the output transformation MAC = E_K1(D_K2(H(n))).
+  const chain =
+    last > 0 ? run(false, 'des-ede3-cbc', single, ZERO_IV, data.subarray(0, last)) : null;
+  const iv = chain ? chain.subarray(chain.length - 8) : ZERO_IV;
+  return run(false, 'des-ede3-cbc', ede, iv, data.subarray(last));
 }
 
 /** Sets odd parity on each byte of a DES key (bit 0 is the parity bit). */

@@ -46,6 +46,29 @@ export interface PaInput {
   printedMrz?: string;
   /** Validity reference time (default now). */
   at?: Date;
+  /**
+   * `files`' EF.SOD already parsed by the caller (the border reader parses it to list the data
+   * groups): saves parsing it twice. It must come from exactly those bytes.
+   */
+  parsedSod?: ParsedSod;
+}
+
+/**
+ * Trusted CSCA certificates as parsed, by their PEM text or DER hex: the same few CSCAs come
+ * with every job, and parsing one costs more than the chain check that uses it. Bounded: the
+ * oldest entry goes when a new one would make more than `CSCA_CACHE_SIZE`.
+ */
+const CSCA_CACHE_SIZE = 16;
+const cscaCache = new Map<string, x509.X509Certificate>();
+function parseCsca(raw: string | Uint8Array): x509.X509Certificate {
+  const key = typeof raw === 'string' ? raw : Buffer.from(raw).toString('hex');
+  let c = cscaCache.get(key);
+  if (!c) {
+    c = new x509.X509Certificate(typeof raw === 'string' ? raw : new Uint8Array(raw));
+    if (cscaCache.size >= CSCA_CACHE_SIZE) cscaCache.delete(cscaCache.keys().next().value!);
+    cscaCache.set(key, c);
+  }
+  return c;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
@@ -74,7 +97,7 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
   }
   let sod: ParsedSod;
   try {
-    sod = parseSod(sodBytes);
+    sod = input.parsedSod ?? parseSod(sodBytes);
     add('sod.structure', true, `CMS SignedData with LDSSecurityObject, ${sod.hash}`);
   } catch (e) {
     add('sod.structure', false, (e as Error).message);
@@ -184,7 +207,7 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
     for (const raw of input.cscas) {
       let csca: x509.X509Certificate;
       try {
-        csca = new x509.X509Certificate(typeof raw === 'string' ? raw : new Uint8Array(raw));
+        csca = parseCsca(raw);
       } catch (e) {
         chainDetail = `CSCA certificate unreadable: ${(e as Error).message}`;
         continue;
