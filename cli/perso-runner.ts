@@ -1,7 +1,7 @@
 /**
- * What `station personalize`, `station test-job dry-run` and the console's `personalize [n]`
- * share: opening the keys and signers, recovery from evidence on the open device, and one line
- * (or JSON object) per job. Same station code as the UI will call.
+ * What `station personalize`, `station test-job dry-run`, `station recover` and the console
+ * (a driver of the station core) share: opening the keys and signers, recovery from evidence on
+ * the open device, and one line (or JSON object) per job.
  */
 import type { Db } from '../db/open.ts';
 import type { EncoderClient } from '../drivers/encoder.ts';
@@ -10,12 +10,7 @@ import { openStationDataKey } from '../station/applications/index.ts';
 import type { ApplicationDataKey } from '../station/keys/data-key.ts';
 import type { TransportKeyCustody } from '../station/keys/custody.ts';
 import { openStationCustody } from '../station/keys/station-custody.ts';
-import {
-  personalize,
-  waitForStatusClear,
-  type PersoOutcome,
-  type WaitForOperator,
-} from '../station/personalization/job.ts';
+import type { PersoOutcome, WaitForOperator } from '../station/personalization/job.ts';
 import { recoverStation, type StationRecovery } from '../station/personalization/recovery.ts';
 import {
   openStationSigner,
@@ -127,63 +122,4 @@ export function announcePause(say: (line: string) => void, wait: WaitForOperator
     await wait(p);
     say(`job ${p.jobId} resumes`);
   };
-}
-
-export type ConsolePerso = PersoKeys;
-
-/**
- * The console's personalization: opens the keys when the station has its Document Signer
- * configured (a station without one still does intake) and recovers from evidence.
- */
-export async function openConsolePerso(
-  ctx: { out(line: string): void; err(line: string): void },
-  db: Db,
-  lock: StationLock,
-  actor: Actor,
-  dataDir: string,
-  devices: { printer: PrinterClient; encoder: EncoderClient },
-): Promise<ConsolePerso | undefined> {
-  let keys: PersoKeys;
-  try {
-    keys = await openPersoKeys(dataDir, actor.role === 'technician' ? 'test' : 'production');
-  } catch (e) {
-    ctx.err(`personalization is not available: ${e instanceof Error ? e.message : String(e)}`);
-    return undefined;
-  }
-  try {
-    const rec = await recoverWithDevice(db, lock, actor, devices, keys);
-    for (const l of rec.lines) ctx.out(l);
-  } catch (e) {
-    await keys.close();
-    throw e;
-  }
-  return keys;
-}
-
-/** The console's `personalize [n]`. */
-export async function consolePersonalize(
-  ctx: { out(line: string): void; err(line: string): void },
-  keys: ConsolePerso | undefined,
-  args: string[],
-  s: { db: Db; actor: Actor; printer: PrinterClient; encoder: EncoderClient },
-  stopping: () => boolean,
-): Promise<void> {
-  const n = args[0] === undefined ? 1 : Number(args[0]);
-  if (!Number.isInteger(n) || n < 1 || args.length > 1)
-    return ctx.err('personalize: give the number of applications as a positive whole number');
-  if (!keys) return ctx.err('personalize: personalization is not available at this station');
-  if (s.actor.role === 'technician')
-    return ctx.err('personalize: technicians run test jobs (station test-job dry-run)');
-  for (let i = 0; i < n && !stopping(); i++) {
-    const o = await personalize({
-      ...s,
-      custody: keys.custody,
-      dataKey: keys.dataKey,
-      signer: keys.signer,
-      waitForOperator: announcePause(ctx.out, waitForStatusClear(s.printer)),
-    });
-    ctx.out(formatPersoLine(o));
-    if (o.outcome === 'no-application') break;
-    if ((o.outcome === 'spoiled' || o.outcome === 'returned') && o.ejectError) break;
-  }
 }
