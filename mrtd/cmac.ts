@@ -40,27 +40,11 @@ export function cmacSubkeys(key: Uint8Array): { k1: Buffer; k2: Buffer } {
 }
 
 /**
- * Subkeys per key object: a secure channel MACs every command and answer with the same session
- * keys, and the subkeys cost one AES operation to make. They go with the key object, and are
- * made again if its bytes have changed since (a buffer reused for another key).
- */
-const subkeys = new WeakMap<Uint8Array, { key: Buffer; k1: Buffer; k2: Buffer }>();
-
-function subkeysOf(key: Uint8Array): { k1: Buffer; k2: Buffer } {
-  let s = subkeys.get(key);
-  if (!s || !s.key.equals(key)) {
-    s = { key: Buffer.from(key), ...cmacSubkeys(key) };
-    subkeys.set(key, s);
-  }
-  return s;
-}
-
-/**
  * AES-CMAC (RFC 4493; NIST SP 800-38B) of `message` under an AES-128, AES-192 or AES-256 key.
  * Returns the full 16-byte tag; callers that need a truncated MAC slice it themselves.
  */
 export function aesCmac(key: Uint8Array, message: Uint8Array): Buffer {
-  const { k1, k2 } = subkeysOf(key);
+  const { k1, k2 } = cmacSubkeys(key);
   const n = Math.max(1, Math.ceil(message.length / BLOCK));
   const complete = message.length > 0 && message.length % BLOCK === 0;
   // The message, padded with 10* to whole blocks when the last block is incomplete.
@@ -78,5 +62,7 @@ export function aesCmac(key: Uint8Array, message: Uint8Array): Buffer {
   const tag = Buffer.from(encrypted.subarray(encrypted.length - BLOCK));
   padded.fill(0);
   encrypted.fill(0);
+  k1.fill(0);
+  k2.fill(0);
   return tag;
 }
