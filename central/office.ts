@@ -10,6 +10,7 @@ import { z } from 'zod';
 import {
   SYNC_PROTOCOL,
   allowanceStatement,
+  offlineLimitsShape,
   pullItemSchema,
   signWith,
   stationIdSchema,
@@ -23,22 +24,7 @@ import type { CentralKey } from './secrets.ts';
 
 /** Settings the central office sets (stored in `settings`, these values until changed). */
 export const settingsSchema = z.strictObject({
-  maxOfflineHours: z
-    .number()
-    .int()
-    .min(0)
-    .max(24 * 90),
-  maxOfflineIssuances: z.number().int().min(0).max(1_000_000),
-  maxLostStolenAgeHours: z
-    .number()
-    .int()
-    .min(0)
-    .max(24 * 90),
-  retentionHours: z
-    .number()
-    .int()
-    .min(0)
-    .max(24 * 3650),
+  ...offlineLimitsShape,
   /** Flag a station whose production stock lasts fewer days than this at its rate. */
   stockThresholdDays: z.number().min(0).max(365),
   /** The issuance rate is averaged over this many recent days. */

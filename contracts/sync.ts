@@ -333,11 +333,11 @@ export const pullItemSchema = z.discriminatedUnion('kind', [
 ]);
 export type PullItem = z.infer<typeof pullItemSchema>;
 
-/** What the central office allows a station while it cannot reach it. */
-export const offlineAllowanceSchema = z.strictObject({
-  format: z.literal('perso-sync/offline-allowance@1'),
-  stationId: stationIdSchema,
-  issuedAt: iso,
+/**
+ * The limits of an offline allowance: what the central office sets (its settings) and signs
+ * into each station's allowance.
+ */
+export const offlineLimitsShape = {
   maxOfflineHours: z
     .number()
     .int()
@@ -355,6 +355,14 @@ export const offlineAllowanceSchema = z.strictObject({
     .int()
     .min(0)
     .max(24 * 3650),
+};
+
+/** What the central office allows a station while it cannot reach it. */
+export const offlineAllowanceSchema = z.strictObject({
+  format: z.literal('perso-sync/offline-allowance@1'),
+  stationId: stationIdSchema,
+  issuedAt: iso,
+  ...offlineLimitsShape,
 });
 export type OfflineAllowance = z.infer<typeof offlineAllowanceSchema>;
 
