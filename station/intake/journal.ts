@@ -78,23 +78,12 @@ export class StationNotLockedError extends StationError {
   }
 }
 
-/**
- * Starts a job owned by this process: the session of the data-directory lock it holds (a
- * database in a file is refused without that lock; an in-memory one has no other process).
- */
+/** Starts an intake job owned by this process (startOwnedJob). */
 export function startJob(
   db: Db,
   job: { kind: JobKind; stationId: string; actorId: number; at: Date },
 ): number {
-  const lock = heldLockOfDatabase(db.name);
-  if (!lock && isFileDatabase(db.name)) throw new StationNotLockedError(db.name);
-  const r = db
-    .prepare(
-      `INSERT INTO intake_jobs (job_kind, station_id, actor_id, started_at, status, owner)
-       VALUES (?, ?, ?, ?, 'running', ?)`,
-    )
-    .run(job.kind, job.stationId, job.actorId, job.at.toISOString(), lock?.session ?? null);
-  return Number(r.lastInsertRowid);
+  return startOwnedJob(db, 'intake_jobs', job);
 }
 
 export function journalStep(
@@ -104,7 +93,40 @@ export function journalStep(
   at: Date,
   detail: Record<string, unknown> = {},
 ): void {
-  db.prepare('INSERT INTO intake_journal (job_id, step, at, detail) VALUES (?, ?, ?, ?)').run(
+  appendJournal(db, 'intake_journal', jobId, step, at, detail);
+}
+
+/**
+ * Inserts a running job (intake or personalization) owned by this process: the session of the
+ * data-directory lock it holds (a database in a file is refused without that lock; an
+ * in-memory one has no other process).
+ */
+export function startOwnedJob(
+  db: Db,
+  table: 'intake_jobs' | 'perso_jobs',
+  job: { kind: JobKind; stationId: string; actorId: number; at: Date },
+): number {
+  const lock = heldLockOfDatabase(db.name);
+  if (!lock && isFileDatabase(db.name)) throw new StationNotLockedError(db.name);
+  const r = db
+    .prepare(
+      `INSERT INTO ${table} (job_kind, station_id, actor_id, started_at, status, owner)
+       VALUES (?, ?, ?, ?, 'running', ?)`,
+    )
+    .run(job.kind, job.stationId, job.actorId, job.at.toISOString(), lock?.session ?? null);
+  return Number(r.lastInsertRowid);
+}
+
+/** Appends one step to a job's journal (written before the device is asked to act). */
+export function appendJournal(
+  db: Db,
+  table: 'intake_journal' | 'perso_journal',
+  jobId: number,
+  step: string,
+  at: Date,
+  detail: Record<string, unknown>,
+): void {
+  db.prepare(`INSERT INTO ${table} (job_id, step, at, detail) VALUES (?, ?, ?, ?)`).run(
     jobId,
     step,
     at.toISOString(),

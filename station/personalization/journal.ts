@@ -4,8 +4,7 @@
  * the booklet got: whether a byte was written to its chip or printed on its page.
  */
 import type { Db } from '../../db/open.ts';
-import { heldLockOfDatabase, isFileDatabase } from '../station-lock.ts';
-import { StationNotLockedError, type JobKind } from '../intake/journal.ts';
+import { appendJournal, startOwnedJob, type JobKind } from '../intake/journal.ts';
 
 export type PersoJobStatus =
   'running' | 'issued' | 'test_passed' | 'spoiled' | 'returned' | 'abandoned';
@@ -70,15 +69,7 @@ export function startPersoJob(
   db: Db,
   job: { kind: JobKind; stationId: string; actorId: number; at: Date },
 ): number {
-  const lock = heldLockOfDatabase(db.name);
-  if (!lock && isFileDatabase(db.name)) throw new StationNotLockedError(db.name);
-  const r = db
-    .prepare(
-      `INSERT INTO perso_jobs (job_kind, station_id, actor_id, started_at, status, owner)
-       VALUES (?, ?, ?, ?, 'running', ?)`,
-    )
-    .run(job.kind, job.stationId, job.actorId, job.at.toISOString(), lock?.session ?? null);
-  return Number(r.lastInsertRowid);
+  return startOwnedJob(db, 'perso_jobs', job);
 }
 
 export function journalPerso(
@@ -88,12 +79,7 @@ export function journalPerso(
   at: Date,
   detail: Record<string, unknown> = {},
 ): void {
-  db.prepare('INSERT INTO perso_journal (job_id, step, at, detail) VALUES (?, ?, ?, ?)').run(
-    jobId,
-    step,
-    at.toISOString(),
-    JSON.stringify(detail),
-  );
+  appendJournal(db, 'perso_journal', jobId, step, at, detail);
 }
 
 type Facts = Partial<{
