@@ -40,9 +40,12 @@ const run = (args) =>
     stdio: 'inherit',
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
+// Another install (a second test run, `npm start` beside `npm test`) may hold dpkg's lock: wait
+// for it rather than fail.
+const lockWait = ['-o', 'DPkg::Lock::Timeout=600'];
 try {
-  run(['apt-get', 'update', '-qq']);
-  run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...pkgs]);
+  run(['apt-get', ...lockWait, 'update', '-qq']);
+  run(['apt-get', ...lockWait, 'install', '-y', '-qq', '--no-install-recommends', ...pkgs]);
 } catch (e) {
   console.error(`${purpose}: could not install ${pkgs.join(' ')}: ${e.message}`);
   process.exit(1);
