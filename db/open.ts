@@ -217,6 +217,27 @@ export function immediateTransactions(db: Db): void {
 }
 
 /**
+ * Runs fn in a transaction committed without an fsync of its own (`synchronous = NORMAL` for
+ * this one commit; the connection is back to FULL after it). In WAL mode the commit is in the
+ * operating system's hands at once, so it survives a crash or SIGKILL of this process; it
+ * reaches the disk with the next ordinary commit, whose fsync of the WAL carries every frame
+ * before it. Only a power cut or an operating-system crash before then can lose it. For
+ * journal entries that no decision depends on across a power cut (docs/personalization.md,
+ * "What the journal forces to disk"). Inside a transaction already open, fn joins it and its
+ * durability.
+ */
+export function commitWithoutSync<T>(db: Db, fn: () => T): T {
+  if (db.inTransaction) return fn();
+  const was = db.pragma('synchronous', { simple: true }) as number;
+  db.pragma('synchronous = NORMAL');
+  try {
+    return db.transaction(fn)();
+  } finally {
+    db.pragma(`synchronous = ${was}`);
+  }
+}
+
+/**
  * Runs fn inside one read transaction (a consistent snapshot) that cannot write: the
  * connection is query-only meanwhile, so a write in fn fails instead of racing other writers.
  * Never takes the write lock, so it never waits for a writer in WAL mode. Inside a transaction

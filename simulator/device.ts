@@ -412,7 +412,10 @@ export class SimDevice extends EventEmitter {
         const nr = this.mechanicalReady();
         if (nr) return res(nr);
         if (!this.current) return res(Status.NO_BOOKLET);
-        if (this.position !== Position.READER && this.position !== Position.ENCODER)
+        // From the serial reader, or back from the print head once the page is printed (the
+        // transport reverses: the `print-first` order).
+        const back = this.position === Position.PRINTER && this.current.printed !== undefined;
+        if (this.position !== Position.READER && this.position !== Position.ENCODER && !back)
           return res(Status.WRONG_POSITION);
         const err = await this.work(this.profile.moveMs);
         if (err) return res(err);

@@ -2,7 +2,8 @@
  * Intake jobs and their step journal. Every step is written before the device is asked to act,
  * so after a crash the journal says how far a booklet got.
  */
-import type { Db } from '../../db/open.ts';
+import type { Statement } from 'better-sqlite3';
+import { commitWithoutSync, type Db } from '../../db/open.ts';
 import { StationError } from '../errors.ts';
 import { heldLockOfDatabase, isFileDatabase } from '../station-lock.ts';
 
@@ -29,6 +30,26 @@ export const INTAKE_STEPS = [
   'fail',
 ] as const;
 export type IntakeStep = (typeof INTAKE_STEPS)[number];
+
+/**
+ * Steps that only read the booklet or decide: nothing moves, nothing is written. Their entries
+ * are committed without an fsync of their own (commitWithoutSync): they survive a crash of the
+ * station process and reach the disk with the next entry that is forced, the one written before
+ * the booklet next moves (`move-to-encoder`, `accept`, an eject). Every other step is forced to
+ * disk before the device acts. After a power cut the journal can lack an unforced entry; the
+ * booklet is then where the last forced entry left it, and recovery decides the same.
+ */
+export const UNFORCED_INTAKE_STEPS: ReadonlySet<IntakeStep> = new Set<IntakeStep>([
+  'read-printed-serial',
+  'field-on',
+  'detect-chip',
+  'read-chip-record',
+  'check',
+  'read-chip-life-cycle',
+  'select-application',
+  'transport-authentication',
+  'refuse',
+]);
 
 export interface IntakeJobRow {
   id: number;
@@ -93,7 +114,7 @@ export function journalStep(
   at: Date,
   detail: Record<string, unknown> = {},
 ): void {
-  appendJournal(db, 'intake_journal', jobId, step, at, detail);
+  appendJournal(db, 'intake_journal', jobId, step, at, detail, !UNFORCED_INTAKE_STEPS.has(step));
 }
 
 /**
@@ -117,7 +138,27 @@ export function startOwnedJob(
   return Number(r.lastInsertRowid);
 }
 
-/** Appends one step to a job's journal (written before the device is asked to act). */
+const journalInserts = new WeakMap<Db, Map<string, Statement>>();
+
+/** The job's INSERT, prepared once per database handle (a journal entry is written per step). */
+function journalInsert(db: Db, table: 'intake_journal' | 'perso_journal'): Statement {
+  let byTable = journalInserts.get(db);
+  if (!byTable) journalInserts.set(db, (byTable = new Map()));
+  let st = byTable.get(table);
+  if (!st)
+    byTable.set(
+      table,
+      (st = db.prepare(`INSERT INTO ${table} (job_id, step, at, detail) VALUES (?, ?, ?, ?)`)),
+    );
+  return st;
+}
+
+/**
+ * Appends one step to a job's journal, committed before the device is asked to act: `forced`
+ * (the default) with its own fsync, or else without one (commitWithoutSync: durable against a
+ * crash of this process, on disk with the next forced commit). Inside an open transaction the
+ * entry commits with it.
+ */
 export function appendJournal(
   db: Db,
   table: 'intake_journal' | 'perso_journal',
@@ -125,16 +166,21 @@ export function appendJournal(
   step: string,
   at: Date,
   detail: Record<string, unknown>,
+  forced = true,
 ): void {
-  db.prepare(`INSERT INTO ${table} (job_id, step, at, detail) VALUES (?, ?, ?, ?)`).run(
-    jobId,
-    step,
-    at.toISOString(),
-    JSON.stringify(detail),
-  );
+  const insert = (): void => {
+    journalInsert(db, table).run(jobId, step, at.toISOString(), JSON.stringify(detail));
+  };
+  if (forced) insert();
+  else commitWithoutSync(db, insert);
 }
 
+/** Records what intake read from the booklet (unforced, like the reading steps). */
 export function recordFacts(db: Db, jobId: number, f: JobFacts): void {
+  commitWithoutSync(db, () => updateFacts(db, jobId, f));
+}
+
+function updateFacts(db: Db, jobId: number, f: JobFacts): void {
   db.prepare(
     `UPDATE intake_jobs SET
        printed_serial = coalesce(?, printed_serial), chip_serial = coalesce(?, chip_serial),

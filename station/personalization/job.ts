@@ -329,9 +329,9 @@ export async function runJob(
     app = taken!;
   }
   let step: PersoStepName = 'take-application';
-  const at = (s: PersoStepName, detail: Record<string, unknown> = {}): void => {
+  const at = (s: PersoStepName, detail: Record<string, unknown> = {}, forced?: boolean): void => {
     step = s;
-    journalPerso(db, jobId, s, now(), detail);
+    journalPerso(db, jobId, s, now(), detail, forced);
     opts.onStep?.(s, jobId);
   };
   const pause = async (e: unknown, during: PersoStepName): Promise<void> => {
@@ -446,8 +446,8 @@ export async function runJob(
   }
 
   let marked = false;
-  const mark = (s: PersoStepName, detail: Record<string, unknown>): void => {
-    if (marked) return at(s, detail);
+  const mark = (s: PersoStepName, detail: Record<string, unknown>, forced?: boolean): void => {
+    if (marked) return at(s, detail, forced);
     db.transaction(() => {
       at(s, detail);
       recordPersoFacts(db, jobId, { firstWriteAt: now().toISOString() });
@@ -530,6 +530,7 @@ export async function runJob(
     ];
     let report: BorderReport | undefined;
 
+    let chipWrites = 0;
     const encode = async (): Promise<void> => {
       await runPersonalization(steps, {
         transceive,
@@ -537,8 +538,10 @@ export async function runJob(
         extendedLength: encoder.chipInfo?.extendedLength ?? false,
         beforeStep: (s, i) => {
           const detail = { index: i, kind: s.kind, what: s.what };
-          if (s.kind === 'select-application') at('chip-step', detail);
-          else mark('chip-step', detail);
+          // Selecting writes nothing; the first write is forced to disk, the ones after it
+          // are not (UNFORCED_PERSO_STEPS).
+          if (s.kind === 'select-application') at('chip-step', detail, false);
+          else mark('chip-step', detail, chipWrites++ === 0);
         },
       });
       at('chip-written', {});

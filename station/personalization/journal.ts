@@ -34,6 +34,23 @@ export const PERSO_STEPS = [
 ] as const;
 export type PersoStepName = (typeof PERSO_STEPS)[number];
 
+/**
+ * Steps whose entries are not forced to disk on their own (see UNFORCED_INTAKE_STEPS): they
+ * read back or record a result, and the next forced entry (`print`, `mrz-result`, the job's
+ * end) carries them to disk before the booklet is next printed on, moved or released. Every
+ * other step is forced before the device acts, and so is the job's first chip write; the chip
+ * writes after it are not (`journalPerso`'s `forced`), since from the first one on recovery
+ * decides from what the chip holds, not from which write the journal names last.
+ */
+export const UNFORCED_PERSO_STEPS: ReadonlySet<PersoStepName> = new Set<PersoStepName>([
+  'intake',
+  'chip-written',
+  'border-read',
+  'border-result',
+  'printed',
+  'read-mrz',
+]);
+
 /** Steps that act on the booklet: from the first of these on, a failure spoils it. */
 export const MARKING_STEPS: readonly PersoStepName[] = ['chip-step', 'print'];
 
@@ -78,8 +95,9 @@ export function journalPerso(
   step: PersoStepName,
   at: Date,
   detail: Record<string, unknown> = {},
+  forced = !UNFORCED_PERSO_STEPS.has(step),
 ): void {
-  appendJournal(db, 'perso_journal', jobId, step, at, detail);
+  appendJournal(db, 'perso_journal', jobId, step, at, detail, forced);
 }
 
 type Facts = Partial<{

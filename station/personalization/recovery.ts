@@ -11,10 +11,11 @@
  *   against our CSCA, DG1 = MRZ, Active Authentication), with the SOD the journal recorded and
  *   the chip UID intake saw, AND a printed page whose MRZ the camera reads back equal to DG1
  *   finish the job: issued. Anything else is spoiled, with the reason.
- * - Where the printer cannot bring a printed booklet back to the encoder (the simulated one
- *   cannot), the chip evidence is the border read-back the job itself recorded after the chip
- *   was locked (journal `border-result`: passed, with the SOD digest), and the printed MRZ is
- *   read now.
+ * - Recovery does not move a printed booklet back to the encoder (not every transport can):
+ *   at the print head, the chip evidence is the border read-back the job itself recorded after
+ *   the chip was locked (journal `border-result`: passed, with the SOD digest), and the printed
+ *   MRZ is read now. At the encoder after a page printed first (`print-first`), the page
+ *   evidence is the job's own `mrz-result` (the camera cannot see the page there).
  * - The transport is empty: if the journal shows every check passed and the eject to the output
  *   tray ordered, the passport is in the output tray: issued. Otherwise spoiled (not found).
  *
@@ -227,7 +228,7 @@ async function settleFromEvidence(
     } else {
       permit = permitRecoveryRead(db, actor, { printer, encoder }, job.id);
       if (s.position === 'printer') {
-        // Printed: read the page now. This printer cannot bring it back to the encoder.
+        // Printed: read the page now; recovery does not move it back to the encoder.
         try {
           printOk = (await printer.readMrz()).join('') === mrz;
           evidence.push(
@@ -281,7 +282,14 @@ async function settleFromEvidence(
                 : `the chip does not verify: ${[...report.failed, ...(sodOk ? [] : ['sod.digest'])].join(', ')}`,
             );
           }
-          evidence.push('the page was not printed');
+          // At the encoder the camera cannot see the page: a page printed first (`print-first`)
+          // counts only as the job recorded it, its MRZ read back equal to DG1.
+          printOk = mrzRecordedOk;
+          evidence.push(
+            printOk
+              ? 'the journal records the page printed first and its MRZ read back equal to DG1'
+              : 'the page was not printed',
+          );
         }
       }
     }
