@@ -124,12 +124,20 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** Refuse if `path` exists (EEXIST), atomically: the file appears complete or not at all. */
   exclusive?: boolean;
+  /**
+   * Whether the rename itself must survive a power cut (the directory fsynced after it; default
+   * true). Without it a power cut can bring back the previous file, whole, never a torn or empty
+   * one (the data is fsynced before the rename). For a file that is rewritten often and whose
+   * previous version is an acceptable state after a power cut: the audit anchor.
+   */
+  durableRename?: boolean;
 }
 
 /**
  * Writes `data` to `path` atomically: temporary file (mode set, written, fsynced), then
  * rename over `path`, or link to `path` when exclusive (link fails if `path` exists, so two
- * creators cannot both win), then the directory fsynced. A replaced file gets the new mode:
+ * creators cannot both win), then the directory fsynced (unless `durableRename: false`). A
+ * replaced file gets the new mode:
  * it is a new file. On failure nothing is left but what was there before.
  */
 export function writeFileAtomically(
@@ -155,5 +163,5 @@ export function writeFileAtomically(
   } finally {
     rmSync(tmp, { force: true });
   }
-  fsyncDir(dirname(path));
+  if (options.durableRename !== false || options.exclusive) fsyncDir(dirname(path));
 }

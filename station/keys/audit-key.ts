@@ -142,7 +142,10 @@ class FileAnchor implements AnchorStore {
   }
 
   write(anchor: AuditAnchor): void {
-    writeFileAtomically(this.file, anchorText(this.stationId, anchor));
+    // After a power cut the previous anchor may be back: it points at an entry the database
+    // already held (each anchor is written after its entry's commit), so the chain is never
+    // shorter than it: no false truncation, only the last entries unanchored until the next.
+    writeFileAtomically(this.file, anchorText(this.stationId, anchor), { durableRename: false });
   }
 }
 
