@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { createPrivateFile } from '../db/private-files.ts';
 import { StationError } from './errors.ts';
 
 /** The lock file's name inside a data directory. */
@@ -171,6 +172,9 @@ export function acquireStationLock(dataDir: string, opts: { command: string }): 
   const mine = holds.get(dir);
   if (mine) return share(dir, mine);
   const file = join(dir, STATION_LOCK_FILE);
+  // 0600 before SQLite opens it (its rollback journal takes the same mode): the holder row names
+  // the user, host and command.
+  createPrivateFile(file);
   const db = new Database(file);
   const refuse = (): never => {
     db.pragma('busy_timeout = 1000');

@@ -5,7 +5,7 @@
  * every command that writes is refused the same way; read-only commands work beside it, also
  * while it writes; a holder killed with SIGKILL leaves nothing locked.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,22 @@ async function startHolder(): Promise<StationProcess> {
   await p.waitFor(/type "help" for the commands/);
   return p;
 }
+
+describe('the lock file', () => {
+  it('is private to the station user (0600), like the database', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lock-mode-'));
+    try {
+      const lock = acquireStationLock(dir, { command: 'test' });
+      try {
+        expect(statSync(join(dir, STATION_LOCK_FILE)).mode & 0o777).toBe(0o600);
+      } finally {
+        lock.release();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('a second station process on the same data directory', () => {
   it('is refused with a message naming the holder, before it opens a device', async () => {
