@@ -1,0 +1,78 @@
+/**
+ * The MONO1 page format against a model written from docs/protocol.md ("Formats"): 1 bit a
+ * pixel, 1 = ink, rows padded to a whole byte, most significant bit first; ink where the
+ * luminance (0.299 R + 0.587 G + 0.114 B, in the 77/150/29 weights of the printer's camera) is
+ * below the 4 x 4 Bayer threshold of the pixel's place ((v + 0.5) * 16 for the Bayer index v).
+ */
+import { inflateSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { encodePage } from './page-transfer.ts';
+
+const BAYER = [
+  [0, 8, 2, 10],
+  [12, 4, 14, 6],
+  [3, 11, 1, 9],
+  [15, 7, 13, 5],
+];
+
+function modelMono1(rgba: Uint8Array, width: number, height: number): Uint8Array {
+  const stride = Math.ceil(width / 8);
+  const out = new Uint8Array(stride * height);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 4;
+      const lum = Math.floor((77 * rgba[i]! + 150 * rgba[i + 1]! + 29 * rgba[i + 2]!) / 256);
+      const threshold = (BAYER[y % 4]![x % 4]! + 0.5) * 16;
+      if (lum < threshold) out[y * stride + Math.floor(x / 8)]! |= 1 << (7 - (x % 8));
+    }
+  return out;
+}
+
+/** A raster of paper with runs of ink, greys and colour, from a seeded generator. */
+function raster(width: number, height: number, seed: number, offset = 0): Uint8Array {
+  let s = seed >>> 0;
+  const next = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s >>> 24;
+  };
+  const buf = new Uint8Array(offset + width * height * 4);
+  const px = buf.subarray(offset);
+  for (let p = 0; p < width * height; p++) {
+    const kind = next() % 4;
+    const v = kind === 0 ? next() : kind === 1 ? 0 : 255;
+    px[p * 4] = kind === 3 ? next() : v;
+    px[p * 4 + 1] = kind === 3 ? next() : v;
+    px[p * 4 + 2] = kind === 3 ? next() : v;
+    px[p * 4 + 3] = 255;
+  }
+  return px;
+}
+
+describe('MONO1 dithering', () => {
+  it.each([
+    [1476, 20, 1],
+    [13, 9, 2], // a width that is not a whole number of bytes
+    [7, 5, 3],
+    [64, 64, 4],
+  ])('matches the documented rule on a %i x %i raster (seed %i)', (width, height, seed) => {
+    const rgba = raster(width, height, seed);
+    const page = encodePage({ width, height, dpi: 300, rgba });
+    expect(new Uint8Array(inflateSync(page.data))).toEqual(modelMono1(rgba, width, height));
+  });
+
+  it('matches it on a raster that does not start at a 4-byte boundary of its buffer', () => {
+    const rgba = raster(33, 11, 5, 1);
+    expect(rgba.byteOffset % 4).toBe(1);
+    const page = encodePage({ width: 33, height: 11, dpi: 300, rgba });
+    expect(new Uint8Array(inflateSync(page.data))).toEqual(modelMono1(rgba, 33, 11));
+  });
+
+  it('leaves paper blank and inks black, whatever the alpha of a white pixel', () => {
+    const rgba = new Uint8Array(16 * 4 * 4).fill(255);
+    rgba.fill(0, 0, 4 * 4); // the first four pixels black (alpha 0 too)
+    rgba[4 * 4 + 3] = 254; // a white pixel that is not opaque is still paper
+    const page = encodePage({ width: 16, height: 4, dpi: 300, rgba });
+    const bits = new Uint8Array(inflateSync(page.data));
+    expect([...bits]).toEqual([0xf0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+});
