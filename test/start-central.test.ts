@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminCall } from '../central/admin-client.ts';
 import { ADMIN_TOKEN_FILE } from '../central/secrets.ts';
 import { URL_FILE } from '../central/start.ts';
+import { startBrowserMode } from '../cli/browser-mode.ts';
 import { developmentDevices } from '../cli/development-devices.ts';
 import { localCentralDir, localCentralOffice } from '../cli/local-central.ts';
 import { DEV_PIN, SEED_STATION } from '../simulator/seed.ts';
@@ -161,6 +162,31 @@ describe('a development start with a local central office', () => {
     } finally {
       await s.close();
     }
+  }, 90_000);
+
+  it('browser mode (npm start -- --with-central) opens the same office through the same core path', async () => {
+    const lock = acquireStationLock(dataDir, { command: 'test' });
+    try {
+      const mode = await startBrowserMode({
+        dataDir,
+        lock,
+        serveRenderer: false,
+        localCentral: localCentralOffice(centralDir),
+        lang: 'en',
+      });
+      try {
+        expect(readFileSync(join(centralDir, URL_FILE), 'utf8').trim()).toBe(url);
+        mode.core.signIn('operator', DEV_PIN);
+        await expect
+          .poll(() => mode.core.syncStatus().state, { timeout: 20_000, interval: 200 })
+          .toBe('online');
+      } finally {
+        await mode.close();
+      }
+    } finally {
+      lock.release();
+    }
+    expect(existsSync(join(centralDir, URL_FILE))).toBe(false);
   }, 90_000);
 
   it('refuses a local office other than the one the station is enrolled with, starting none', async () => {
