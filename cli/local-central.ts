@@ -36,7 +36,6 @@ export function localCentralOffice(dataDir: string): LocalCentralOffice {
       return {
         url: c.url,
         backend: c.backend,
-        publicKeyPem: c.centralPublicKeyPem,
         async issueEnrolCode(stationId) {
           const token = readFileSync(tokenFile, 'utf8').trim();
           const r = (await adminCall(c.url, token, 'POST', '/admin/enrol-codes', {

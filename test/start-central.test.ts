@@ -22,7 +22,9 @@ import { listAudit } from '../station/audit.ts';
 import { enterDevelopmentMode, openStation, StartRefusedError } from '../station/core/open.ts';
 import type { StationCore } from '../station/core/station-core.ts';
 import { acquireStationLock } from '../station/station-lock.ts';
+import { openStationDb } from '../station/identity.ts';
 import { forgetSyncKeys, readSyncConfig } from '../station/sync/index.ts';
+import { writeSyncConfig } from '../station/sync/state.ts';
 import { LOCAL_CENTRAL_VIA } from '../station/sync/local-central.ts';
 import { stationProcess } from './helpers/station-process.ts';
 
@@ -199,6 +201,24 @@ describe('a development start with a local central office', () => {
       ),
     );
     expect(existsSync(other)).toBe(false);
+  }, 60_000);
+
+  it('refuses the right office key at an address the local office cannot take', async () => {
+    const db = openStationDb(dataDir);
+    const config = readSyncConfig(db)!;
+    writeSyncConfig(db, { ...config, centralUrl: 'http://127.0.0.2:8640' });
+    db.close();
+    try {
+      const e = await openWithCentral(dataDir, centralDir).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(StartRefusedError);
+      expect((e as Error).message).toBe(
+        `station LIM-AIR-01 is enrolled with the office of ${centralDir} at http://127.0.0.2:8640, an address the local office cannot take (it listens on http://127.0.0.1:<port>): start without --with-central`,
+      );
+    } finally {
+      const db2 = openStationDb(dataDir);
+      writeSyncConfig(db2, config);
+      db2.close();
+    }
   }, 60_000);
 
   it('is refused outside development mode before anything opens', async () => {

@@ -13,8 +13,8 @@ import { STATION_LANGUAGES, type StationLanguage } from '../../station/intake/me
 import { isDevelopmentMode } from '../../station/keys/open.ts';
 import { LOCAL_CENTRAL_DEVELOPMENT_ONLY } from '../../station/sync/local-central.ts';
 import { RENDERER_DIST, startBrowserMode } from '../browser-mode.ts';
-import { localCentralDir, localCentralOffice } from '../local-central.ts';
 import type { CliContext } from '../context.ts';
+import { localCentralFor } from '../local-central-option.ts';
 import { CliError } from '../errors.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -47,7 +47,7 @@ async function browserMode(ctx: CliContext, opts: DesktopOpts): Promise<void> {
     ...(opts.port ? { port: opts.port } : {}),
     ...(opts.scenario ? { scenario: opts.scenario } : {}),
     ...(opts.withCentral !== undefined
-      ? { localCentral: localCentralOffice(localCentralDir(opts.withCentral, dataDir)) }
+      ? { localCentral: await localCentralFor(opts.withCentral, dataDir) }
       : {}),
     lang: opts.lang as StationLanguage,
     note: ctx.out,

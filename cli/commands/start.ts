@@ -13,13 +13,13 @@ import { reconcileDay } from '../../station/reconcile.ts';
 import { dayOf } from '../../station/time.ts';
 import { listUsers } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
+import { localCentralFor } from '../local-central-option.ts';
 import { CliError } from '../errors.ts';
 import { formatIntakeLine } from '../intake-runner.ts';
 import { announcePause, formatPersoLine, recoveryLines } from '../perso-runner.ts';
 import { waitForStatusClear } from '../../station/personalization/job.ts';
 import { describeSyncStatus } from './sync.ts';
 import { DEFAULT_SCENARIO, developmentDevices } from '../development-devices.ts';
-import { localCentralDir, localCentralOffice } from '../local-central.ts';
 import { readPin } from './users.ts';
 
 export { DEFAULT_SCENARIO };
@@ -83,7 +83,7 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
     dataDir,
     lock,
     ...(opts.withCentral !== undefined
-      ? { localCentral: localCentralOffice(localCentralDir(opts.withCentral, dataDir)) }
+      ? { localCentral: await localCentralFor(opts.withCentral, dataDir) }
       : {}),
     ...(opts.port ? { port: opts.port } : {}),
     ...(opts.scenario ? { scenario: opts.scenario } : {}),

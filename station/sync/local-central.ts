@@ -36,7 +36,6 @@ export interface RunningLocalCentral {
   url: string;
   /** 'pglite' (embedded in its data directory). */
   backend: string;
-  publicKeyPem: string;
   /** A one-time enrolment code for `stationId`, through the office's admin API (its token). */
   issueEnrolCode(stationId: string): Promise<string>;
   close(): Promise<void>;
@@ -98,7 +97,12 @@ export async function openLocalCentral(
           `not with the local one in ${office.dataDir} (${known ? `key ${keyIdOf(known)}` : 'never started'}): ` +
           'start without --with-central to sync with the office it is enrolled with, or give --with-central the directory of the local office it was enrolled with',
       );
-    port = Number(new URL(enrolled.centralUrl).port);
+    const at = new URL(enrolled.centralUrl);
+    if (at.protocol !== 'http:' || at.hostname !== '127.0.0.1' || !at.port)
+      throw new LocalCentralRefusedError(
+        `station ${stationId} is enrolled with the office of ${office.dataDir} at ${enrolled.centralUrl}, an address the local office cannot take (it listens on http://127.0.0.1:<port>): start without --with-central`,
+      );
+    port = Number(at.port);
   }
   let running: RunningLocalCentral;
   try {
