@@ -8,6 +8,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import { SYNC_LIMITS, type SyncError } from '../contracts/sync.ts';
 import { pruneNonces } from './auth.ts';
 import type { CentralDb } from './db.ts';
+import { pruneEnrolFailures } from './enrol-limit.ts';
 import { CentralError } from './errors.ts';
 import { CentralOffice } from './office.ts';
 import type { CentralKey } from './secrets.ts';
@@ -75,6 +76,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     }
     const body: SyncError = { error: { code: e.code, message: e.message, ...e.extra } };
     if (e.status >= 400 && e.status < 500) req.log.info({ code: e.code }, 'request refused');
+    if (e.extra.retryAfterSeconds)
+      void reply.header('retry-after', String(e.extra.retryAfterSeconds));
     void reply.status(e.status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -88,10 +91,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(pullRoutes, { office, now });
   await app.register(adminRoutes, { office, adminToken: opts.adminToken, now });
 
-  const pruner = setInterval(
-    () => void pruneNonces(opts.db.pool, now()).catch(() => undefined),
-    60_000,
-  );
+  const pruner = setInterval(() => {
+    void pruneNonces(opts.db.pool, now()).catch(() => undefined);
+    void pruneEnrolFailures(opts.db.pool, now()).catch(() => undefined);
+  }, 60_000);
   pruner.unref();
   app.addHook('onClose', async () => clearInterval(pruner));
   app.decorate('office', office);

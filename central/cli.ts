@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { adminCall } from './admin-client.ts';
 import { ADMIN_TOKEN_FILE } from './secrets.ts';
 import { productionLogger, startCentral, URL_FILE } from './start.ts';
 
@@ -32,17 +33,7 @@ async function admin(
       `no central office is running for ${dataDir}: start it with 'npx central start --data-dir ${dataDir}'`,
     );
   }
-  const res = await fetch(url + path, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = (await res.json()) as { error?: { code: string; message: string } };
-  if (!res.ok) throw new Error(`${json.error?.code}: ${json.error?.message}`);
-  return json;
+  return adminCall(url, token, method, path, body);
 }
 
 export async function main(argv: string[]): Promise<number> {

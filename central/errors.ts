@@ -13,6 +13,7 @@ const STATUS: Partial<Record<SyncErrorCode, number>> = {
   PROTOCOL_UNSUPPORTED: 400,
   BODY_TOO_LARGE: 413,
   ENROL_CODE_INVALID: 403,
+  ENROL_RATE_LIMITED: 429,
   SEQ_GAP: 409,
   SEQ_CONFLICT: 409,
   ADMIN_UNAUTHORIZED: 401,
@@ -26,7 +27,7 @@ export class CentralError extends Error {
   constructor(
     readonly code: SyncErrorCode,
     message: string,
-    readonly extra: { expectedSeq?: number } = {},
+    readonly extra: { expectedSeq?: number; retryAfterSeconds?: number } = {},
   ) {
     super(message);
     this.name = 'CentralError';

@@ -90,6 +90,16 @@ const MIGRATIONS: readonly string[] = [
      created_at timestamptz NOT NULL
    );
    CREATE INDEX pull_items_station ON pull_items (station_id, seq);`,
+  // 2: wrong enrolment codes, for the limit on guessing them (central/enrol-limit.ts). The
+  // code itself is never stored.
+  `CREATE TABLE enrol_failures (
+     id bigserial PRIMARY KEY,
+     station_id text NOT NULL,
+     source text NOT NULL,
+     failed_at timestamptz NOT NULL
+   );
+   CREATE INDEX enrol_failures_station ON enrol_failures (station_id, failed_at);
+   CREATE INDEX enrol_failures_source ON enrol_failures (source, failed_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -19,6 +19,8 @@ import {
   type PullResponse,
   type SignedAllowance,
 } from '../contracts/sync.ts';
+import { inTransaction } from './db.ts';
+import { ENROL_FAILURE_MAX_MINUTES } from './enrol-limit.ts';
 import { CentralError } from './errors.ts';
 import type { CentralKey } from './secrets.ts';
 
@@ -34,6 +36,12 @@ export const settingsSchema = z.strictObject({
     .int()
     .min(1)
     .max(24 * 30),
+  /** Wrong enrolment codes for one station id, within the lockout window, before its lock. */
+  enrolMaxFailuresPerStation: z.number().int().min(1).max(1000),
+  /** Wrong enrolment codes from one source address, within the window, before its lock. */
+  enrolMaxFailuresPerSource: z.number().int().min(1).max(10_000),
+  /** The window the failures are counted over (a lock lifts as they age out of it). */
+  enrolLockoutMinutes: z.number().int().min(1).max(ENROL_FAILURE_MAX_MINUTES),
 });
 export type CentralSettings = z.infer<typeof settingsSchema>;
 export const DEFAULT_SETTINGS: CentralSettings = {
@@ -44,6 +52,9 @@ export const DEFAULT_SETTINGS: CentralSettings = {
   stockThresholdDays: 21,
   rateWindowDays: 14,
   enrolCodeHours: 24,
+  enrolMaxFailuresPerStation: 5,
+  enrolMaxFailuresPerSource: 20,
+  enrolLockoutMinutes: 15,
 };
 
 const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
@@ -119,10 +130,14 @@ export class CentralOffice {
     }
     const code = groups.join('-');
     const expiresAt = new Date(now.getTime() + (await this.settings()).enrolCodeHours * 3600_000);
-    await this.pool.query(
-      'INSERT INTO enrol_codes (code_sha256, station_id, created_at, expires_at) VALUES ($1, $2, $3, $4)',
-      [codeDigest(code), stationId, now, expiresAt],
-    );
+    await inTransaction(this.pool, async (c) => {
+      await c.query(
+        'INSERT INTO enrol_codes (code_sha256, station_id, created_at, expires_at) VALUES ($1, $2, $3, $4)',
+        [codeDigest(code), stationId, now, expiresAt],
+      );
+      // A new code lifts the station id's lock on guessing (central/enrol-limit.ts).
+      await c.query('DELETE FROM enrol_failures WHERE station_id = $1', [stationId]);
+    });
     return { stationId, code, expiresAt: expiresAt.toISOString() };
   }
 

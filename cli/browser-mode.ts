@@ -13,6 +13,7 @@ import { startBridge, type Bridge } from '../station/bridge/server.ts';
 import { openStation } from '../station/core/open.ts';
 import type { CoreSeams, StationCore } from '../station/core/station-core.ts';
 import type { StationLock } from '../station/station-lock.ts';
+import type { LocalCentralOffice } from '../station/sync/local-central.ts';
 import { developmentDevices } from './development-devices.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,6 +24,8 @@ export interface BrowserModeOptions extends CoreSeams {
   lock: StationLock;
   port?: string;
   scenario?: string;
+  /** Development only: a central office to start with the station (station/sync/local-central.ts). */
+  localCentral?: LocalCentralOffice;
   /** Serve the renderer with Vite (default true when renderer/vite.config.ts exists). */
   serveRenderer?: boolean;
   /**

@@ -67,6 +67,7 @@ export const SYNC_ERROR_CODES = [
   'PROTOCOL_UNSUPPORTED',
   'BODY_TOO_LARGE',
   'ENROL_CODE_INVALID', // unknown, used, expired, or issued for another station
+  'ENROL_RATE_LIMITED', // too many wrong codes for that station id or from that address
   'SEQ_GAP', // batch starts after the next expected seq: `expectedSeq` says where to resume
   'SEQ_CONFLICT', // an already stored seq arrives with another record
   'ADMIN_UNAUTHORIZED',
@@ -79,6 +80,8 @@ export const syncErrorSchema = z.strictObject({
     code: z.enum(SYNC_ERROR_CODES),
     message: z.string().max(2000),
     expectedSeq: z.number().int().min(1).optional(),
+    /** ENROL_RATE_LIMITED: when to try again (also the Retry-After header). */
+    retryAfterSeconds: z.number().int().min(1).optional(),
   }),
 });
 export type SyncError = z.infer<typeof syncErrorSchema>;

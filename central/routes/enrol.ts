@@ -10,6 +10,7 @@ import {
 } from '../../contracts/sync.ts';
 import { checkSignature, readAuthHeaders } from '../auth.ts';
 import { inTransaction } from '../db.ts';
+import { checkEnrolLimit, lockEnrolAttempts, recordEnrolFailure } from '../enrol-limit.ts';
 import { CentralError } from '../errors.ts';
 import { codeDigest, type CentralOffice } from '../office.ts';
 import { parseBody, signedRequestOf } from './sync-auth.ts';
@@ -59,18 +60,19 @@ export const enrolRoutes: FastifyPluginAsync<{ office: CentralOffice; now: () =>
         throw new CentralError('INVALID_BODY', 'auditPublicKey: the audit key is ECDSA P-256');
       // Proof of possession: the request is signed with the key being enrolled.
       await checkSignature(office.pool, signed, h, key, at);
-      await inTransaction(office.pool, async (c) => {
+      const limits = await office.settings();
+      const source = req.ip;
+      // Under the advisory locks, the limit, the code and a failure's record are one step
+      // (central/enrol-limit.ts); a wrong code is recorded and committed, then refused.
+      const attempt = inTransaction(office.pool, async (c) => {
+        await lockEnrolAttempts(c, body.stationId, source);
+        await checkEnrolLimit(c, body.stationId, source, at, limits);
         const spent = await c.query(
           `UPDATE enrol_codes SET used_at = $3
             WHERE code_sha256 = $1 AND station_id = $2 AND used_at IS NULL AND expires_at > $3`,
           [codeDigest(body.code), body.stationId, at],
         );
-        // One answer for unknown, used, expired or another station's code: no oracle.
-        if (spent.rowCount !== 1)
-          throw new CentralError(
-            'ENROL_CODE_INVALID',
-            `the enrolment code is not valid for station ${body.stationId} (unknown, used, expired or issued for another station): ask the central office for a new one`,
-          );
+        if (spent.rowCount !== 1) return recordEnrolFailure(c, body.stationId, source, at, limits);
         await c.query(
           `INSERT INTO stations (station_id, public_key, key_alg, audit_public_key, enrolled_at)
            VALUES ($1, $2, $3, $4, $5)
@@ -79,7 +81,38 @@ export const enrolRoutes: FastifyPluginAsync<{ office: CentralOffice; now: () =>
              enrolled_at = excluded.enrolled_at, revoked_at = NULL`,
           [body.stationId, body.publicKey, alg, body.auditPublicKey, at],
         );
+        return 0;
       });
+      const failures = await attempt.catch((e: unknown) => {
+        if (e instanceof CentralError && e.code === 'ENROL_RATE_LIMITED')
+          req.log.warn(
+            {
+              stationId: body.stationId,
+              source,
+              retryAfterSeconds: e.extra.retryAfterSeconds,
+            },
+            'enrolment refused: too many wrong codes',
+          );
+        throw e;
+      });
+      if (failures > 0) {
+        // Who and from where, never the code that was tried.
+        req.log.warn(
+          {
+            stationId: body.stationId,
+            source,
+            failures,
+            maxFailures: limits.enrolMaxFailuresPerStation,
+            windowMinutes: limits.enrolLockoutMinutes,
+          },
+          'enrolment code refused',
+        );
+        // One answer for unknown, used, expired or another station's code: no oracle.
+        throw new CentralError(
+          'ENROL_CODE_INVALID',
+          `the enrolment code is not valid for station ${body.stationId} (unknown, used, expired or issued for another station): ask the central office for a new one`,
+        );
+      }
       req.log.info({ stationId: body.stationId, keyAlg: alg }, 'station enrolled');
       return {
         protocol: SYNC_PROTOCOL,

@@ -10,8 +10,11 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { checkCanStart, enterDevelopmentMode } from '../../station/core/open.ts';
 import { STATION_LANGUAGES, type StationLanguage } from '../../station/intake/messages.ts';
+import { isDevelopmentMode } from '../../station/keys/open.ts';
+import { LOCAL_CENTRAL_DEVELOPMENT_ONLY } from '../../station/sync/local-central.ts';
 import { RENDERER_DIST, startBrowserMode } from '../browser-mode.ts';
 import type { CliContext } from '../context.ts';
+import { localCentralFor } from '../local-central-option.ts';
 import { CliError } from '../errors.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,11 +28,12 @@ interface DesktopOpts {
   scenario?: string;
   built?: boolean;
   lang: string;
+  withCentral?: string | boolean;
 }
 
 async function browserMode(ctx: CliContext, opts: DesktopOpts): Promise<void> {
   const dataDir = ctx.dataDir();
-  checkCanStart(dataDir, opts.port);
+  checkCanStart(dataDir, opts.port, { localCentral: opts.withCentral !== undefined });
   const lock = ctx.lockStation();
   const started = Date.now();
   if (opts.built && !existsSync(join(RENDERER_DIST, 'index.html')))
@@ -42,6 +46,9 @@ async function browserMode(ctx: CliContext, opts: DesktopOpts): Promise<void> {
     lock,
     ...(opts.port ? { port: opts.port } : {}),
     ...(opts.scenario ? { scenario: opts.scenario } : {}),
+    ...(opts.withCentral !== undefined
+      ? { localCentral: await localCentralFor(opts.withCentral, dataDir) }
+      : {}),
     lang: opts.lang as StationLanguage,
     note: ctx.out,
     log: ctx.err,
@@ -85,7 +92,16 @@ async function desktop(ctx: CliContext, opts: DesktopOpts): Promise<void> {
   if (!STATION_LANGUAGES.includes(opts.lang as StationLanguage))
     throw new CliError(`--lang must be one of ${STATION_LANGUAGES.join(', ')}`);
   for (const line of enterDevelopmentMode(opts.dev)) ctx.out(line);
-  if (!opts.browser && existsSync(ELECTRON_DIST)) return electronMode(ctx, opts);
+  if (opts.withCentral !== undefined && !isDevelopmentMode())
+    throw new CliError(LOCAL_CENTRAL_DEVELOPMENT_ONLY);
+  if (!opts.browser && existsSync(ELECTRON_DIST)) {
+    // The window's bundle carries no central office (cli/ and central/ stay out of it).
+    if (opts.withCentral !== undefined)
+      throw new CliError(
+        '--with-central runs with browser mode (add --browser) or the console (station start --dev --with-central), not in the Electron window',
+      );
+    return electronMode(ctx, opts);
+  }
   if (!opts.browser)
     ctx.out(
       `Electron's binary is not installed (${ELECTRON_DIST} is missing; it cannot be fetched here): starting browser mode instead`,
@@ -113,6 +129,10 @@ export function register(program: Command, ctx: CliContext): void {
       'serial port of the printer + encoder (default: the remembered device)',
     )
     .option('--scenario <name>', 'simulator scenario when no device is configured')
+    .option(
+      '--with-central [dir]',
+      'development mode only (as station start --with-central): a central office on this machine, the development station enrolled with it',
+    )
     .option(
       '--lang <lang>',
       `language of the operator messages: ${STATION_LANGUAGES.join(', ')}`,

@@ -13,6 +13,7 @@ import { reconcileDay } from '../../station/reconcile.ts';
 import { dayOf } from '../../station/time.ts';
 import { listUsers } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
+import { localCentralFor } from '../local-central-option.ts';
 import { CliError } from '../errors.ts';
 import { formatIntakeLine } from '../intake-runner.ts';
 import { announcePause, formatPersoLine, recoveryLines } from '../perso-runner.ts';
@@ -29,6 +30,7 @@ interface StartOpts {
   user?: string;
   lang: string;
   dev?: boolean;
+  withCentral?: string | boolean;
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -74,12 +76,15 @@ async function start(ctx: CliContext, opts: StartOpts): Promise<void> {
     throw new CliError(`--lang must be one of ${STATION_LANGUAGES.join(', ')}`);
   const dataDir = ctx.dataDir();
   for (const line of enterDevelopmentMode(opts.dev)) ctx.out(line);
-  checkCanStart(dataDir, opts.port);
+  checkCanStart(dataDir, opts.port, { localCentral: opts.withCentral !== undefined });
   // Before any device, simulator or database: a second station process stops here.
   const lock = ctx.lockStation();
   const core = await openStation({
     dataDir,
     lock,
+    ...(opts.withCentral !== undefined
+      ? { localCentral: await localCentralFor(opts.withCentral, dataDir) }
+      : {}),
     ...(opts.port ? { port: opts.port } : {}),
     ...(opts.scenario ? { scenario: opts.scenario } : {}),
     development: developmentDevices,
@@ -281,6 +286,10 @@ export function register(program: Command, ctx: CliContext): void {
     .option(
       '--dev',
       'development mode (as STATION_MODE=development), said on screen: the simulator when no device is configured, a development station seeded on an empty data directory, development keys',
+    )
+    .option(
+      '--with-central [dir]',
+      'development mode only: start a central office on this machine with the station (PGlite in dir, default dev-central in the data directory), enrol the development station with it the first time, and sync with it; it stops with the station',
     )
     .option(
       '--lang <lang>',

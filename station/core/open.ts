@@ -22,6 +22,13 @@ import type { StationLock } from '../station-lock.ts';
 import { pinPepperLabel, usePinPepper } from '../users.ts';
 import { openStationDataKey } from '../applications/index.ts';
 import { stationCscas } from '../personalization/signers.ts';
+import { explainRemoteError, SyncRemoteError } from '../sync/client.ts';
+import {
+  LOCAL_CENTRAL_DEVELOPMENT_ONLY,
+  openLocalCentral,
+  type DevelopmentEnroller,
+  type LocalCentralOffice,
+} from '../sync/local-central.ts';
 import { openSyncService } from '../sync/open.ts';
 import {
   StationCore,
@@ -57,6 +64,8 @@ export interface DevelopmentDevices {
   /** The seed an empty data directory gets for a scenario. */
   seedFor(scenario: string): Promise<SeedSpec>;
   start(scenario: string, log: (line: string) => void): Promise<SimulatedDevice>;
+  /** Who enrols a development station with a local central office (station/sync/local-central.ts). */
+  enroller: DevelopmentEnroller;
 }
 
 export interface OpenStationOptions extends CoreSeams {
@@ -67,6 +76,11 @@ export interface OpenStationOptions extends CoreSeams {
   port?: string;
   scenario?: string;
   development?: DevelopmentDevices;
+  /**
+   * Development only: a central office on this machine to start with the station, and enrol
+   * the development station with (the demo; station/sync/local-central.ts). Closed with it.
+   */
+  localCentral?: LocalCentralOffice;
   /** Lines for the person starting the station (what was chosen, seeded, ...). */
   note?: (line: string) => void;
   /** Diagnostic lines (the simulator's). */
@@ -106,7 +120,13 @@ export function enterDevelopmentMode(dev: boolean | undefined): string[] {
 }
 
 /** Refused before anything is created (not even the data directory and its lock file). */
-export function checkCanStart(dataDir: string, port: string | undefined): void {
+export function checkCanStart(
+  dataDir: string,
+  port: string | undefined,
+  opts: { localCentral?: boolean } = {},
+): void {
+  if (opts.localCentral && !isDevelopmentMode())
+    throw new StartRefusedError(LOCAL_CENTRAL_DEVELOPMENT_ONLY);
   if (!port && !isDevelopmentMode() && !existsSync(dataDir)) throw new StartRefusedError(NO_DEVICE);
 }
 
@@ -178,6 +198,14 @@ export async function openStation(opts: OpenStationOptions): Promise<StationCore
 
     const setup = inspectStation(dataDir);
     const development = isDevelopmentMode();
+    if (opts.localCentral) {
+      if (!development || !opts.development)
+        throw new StartRefusedError(LOCAL_CENTRAL_DEVELOPMENT_ONLY);
+      if (setup.state === 'initialised' && setup.custody !== 'dev-file')
+        throw new StartRefusedError(
+          `--with-central enrols only a development station, and station ${setup.stationId} is not one (its keys are in ${setup.custody ?? 'no'} custody)`,
+        );
+    }
     if (device) {
       if (setup.state !== 'initialised')
         throw new StartRefusedError(
@@ -265,6 +293,27 @@ export async function openStation(opts: OpenStationOptions): Promise<StationCore
     } catch (e) {
       perso = { unavailable: message(e) };
       note(`personalization is not available: ${message(e)}`);
+    }
+    // Development: the local central office, the station enrolled with it (before the sync
+    // loop opens, which then finds the enrolment; closed after the loop stops).
+    if (opts.localCentral && opts.development) {
+      let central;
+      try {
+        central = await openLocalCentral(
+          db,
+          dataDir,
+          opts.localCentral,
+          opts.development.enroller,
+          note,
+        );
+      } catch (e) {
+        throw new StartRefusedError(
+          e instanceof SyncRemoteError
+            ? `enrolling with the local central office: ${explainRemoteError(e)}`
+            : message(e),
+        );
+      }
+      res.add('the local central office', () => central.close());
     }
     // Sync with the central office runs by itself when the station is enrolled with one.
     let sync;

@@ -49,6 +49,7 @@ export class SyncRemoteError extends Error {
       'STATION_MISMATCH',
       'PROTOCOL_UNSUPPORTED',
       'ENROL_CODE_INVALID',
+      'ENROL_RATE_LIMITED',
       'STALE_REQUEST',
     ].includes(this.code);
   }
@@ -68,6 +69,8 @@ export function explainRemoteError(e: SyncRemoteError): string {
     BAD_DIGEST: 'the request body was altered on the way (digest mismatch)',
     ENROL_CODE_INVALID:
       'the enrolment code is unknown, used, expired or issued for another station: ask the central office admin for a new one',
+    ENROL_RATE_LIMITED:
+      'the central office refuses enrolment for now after too many wrong enrolment codes: wait, or ask its admin for a new code (which lifts the lock)',
   };
   return `${what[e.code] ?? 'the central office refused the request'} (${e.code}: ${e.message})`;
 }

@@ -24,6 +24,8 @@ export interface EnrolOptions {
   auditPublicKeyPem: string;
   /** The supervisor on whose behalf pulled applications, manifests and allocations are applied. */
   supervisor: string;
+  /** How the enrolment came about, when not by hand (audited as `via`). */
+  via?: string;
   fetch?: FetchLike;
   now?: () => Date;
 }
@@ -99,6 +101,7 @@ export async function enrolStation(db: Db, admin: Actor, o: EnrolOptions): Promi
         keyKind: o.key.kind,
         supervisor: o.supervisor,
         ...(previous ? { replaces: previous.centralUrl } : {}),
+        ...(o.via ? { via: o.via } : {}),
       },
       at,
     });

@@ -221,6 +221,9 @@ export class SyncService extends EventEmitter<{
     const sleep = this.o.sleep ?? defaultSleep;
     while (this.running) {
       let wait = this.o.intervalMs ?? 30_000;
+      // Made before the cycle: a poke while it runs (a record queued after its push) ends the
+      // pause after it at once, rather than being lost.
+      this.wake = new AbortController();
       try {
         await this.runOnce();
       } catch {
@@ -229,7 +232,6 @@ export class SyncService extends EventEmitter<{
       }
       if (!this.running) break;
       this.nextAttemptAt = wait > 0 ? new Date(this.now().getTime() + wait).toISOString() : null;
-      this.wake = new AbortController();
       const both = AbortSignal.any([this.stopper.signal, this.wake.signal]);
       await sleep(wait, both);
     }
