@@ -97,14 +97,14 @@ async function perRoundTrip(
   n: number,
   perCall: number,
   fn: () => Promise<unknown>,
-): Promise<{ cpu: number; wall: number }> {
+): Promise<{ cpu: number; system: number; wall: number }> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   for (let i = 0; i < n / perCall; i++) await fn();
   const c = process.cpuUsage(c0);
   const wall = (performance.now() - t0) * 1000;
   const done = Math.floor(n / perCall) * perCall;
-  return { cpu: (c.user + c.system) / done, wall: wall / done };
+  return { cpu: (c.user + c.system) / done, system: c.system / done, wall: wall / done };
 }
 
 async function measureCpu(authority: PermitAuthority): Promise<void> {
@@ -134,14 +134,15 @@ async function measureCpu(authority: PermitAuthority): Promise<void> {
       ['READ BINARY, one at a time', 1, read],
       ['READ BINARY, 8 in flight', 8, () => Promise.all(Array.from({ length: 8 }, read))],
     ];
-    const results = new Map<string, { cpu: number[]; wall: number[] }>();
+    const results = new Map<string, { cpu: number[]; system: number[]; wall: number[] }>();
     for (const [, per, fn] of cases) await perRoundTrip(Math.min(400, roundTrips), per, fn); // warm-up
     // Interleaved runs, so that the machine's load falls on every case alike.
     for (let r = 0; r < runs; r++)
       for (const [name, per, fn] of cases) {
         const m = await perRoundTrip(roundTrips, per, fn);
-        const e = results.get(name) ?? { cpu: [], wall: [] };
+        const e = results.get(name) ?? { cpu: [], system: [], wall: [] };
         e.cpu.push(m.cpu);
+        e.system.push(m.system);
         e.wall.push(m.wall);
         results.set(name, e);
       }
@@ -150,7 +151,7 @@ async function measureCpu(authority: PermitAuthority): Promise<void> {
     );
     for (const [name, e] of results)
       console.log(
-        `  ${name.padEnd(28)} CPU median ${median(e.cpu).toFixed(0).padStart(4)} µs (runs ${e.cpu.map((x) => x.toFixed(0)).join(' ')})  wall median ${median(e.wall).toFixed(0)} µs`,
+        `  ${name.padEnd(28)} CPU median ${median(e.cpu).toFixed(0).padStart(4)} µs, of it system ${median(e.system).toFixed(0)} (runs ${e.cpu.map((x) => x.toFixed(0)).join(' ')})  wall median ${median(e.wall).toFixed(0)} µs`,
       );
   } finally {
     await link.close();
