@@ -73,7 +73,7 @@ interface Outstanding {
   frame: Frame;
   bytes: Buffer;
   attempts: number;
-  /** When it is resent (Date.now() time) unless acknowledged first. */
+  /** When it is resent (performance.now() time) unless acknowledged first. */
   due: number;
   onAcked: () => void;
   onFailed: (err: LinkError) => void;
@@ -82,7 +82,7 @@ interface Outstanding {
 interface PendingRequest {
   code: number;
   timeoutMs: number;
-  /** When the command times out (Date.now() time); set once it is acknowledged. */
+  /** When the command times out (performance.now() time); set once it is acknowledged. */
   deadline: number | undefined;
   resolve: (r: LinkResponse) => void;
   reject: (e: Error) => void;
@@ -253,7 +253,7 @@ export class Link extends EventEmitter {
         () => {
           if (this.#pending.get(seq) !== req) return;
           // The answer is awaited from the acknowledgement on.
-          req.deadline = Date.now() + req.timeoutMs;
+          req.deadline = performance.now() + req.timeoutMs;
           this.#armAnswerTimer(req.deadline);
         },
         (err) => {
@@ -344,7 +344,7 @@ export class Link extends EventEmitter {
 
   /** When the last queued byte leaves the wire, at the transport's speed. */
   #wireTime(bytes: number): number {
-    const now = Date.now();
+    const now = performance.now();
     const bps = this.#transport.bytesPerSecond;
     if (!bps) return now;
     this.#wireFreeAt = Math.max(now, this.#wireFreeAt) + (bytes * 1000) / bps;
@@ -367,14 +367,14 @@ export class Link extends EventEmitter {
     if (this.#ackTimer && this.#ackTimerAt <= at) return;
     if (this.#ackTimer) clearTimeout(this.#ackTimer);
     this.#ackTimerAt = at;
-    this.#ackTimer = setTimeout(this.#onAckTimer, Math.max(1, at - Date.now()));
+    this.#ackTimer = setTimeout(this.#onAckTimer, Math.max(1, at - performance.now()));
   }
 
   /** Resends (or gives up on) every frame whose acknowledgement is overdue. */
   readonly #onAckTimer = (): void => {
     this.#ackTimer = undefined;
     this.#ackTimerAt = Infinity;
-    const now = Date.now();
+    const now = performance.now();
     for (const o of [...this.#outstanding.values()])
       if (o.due <= now && this.#outstanding.get(o.frame.seq) === o) this.#onAckTimeout(o);
     let next = Infinity;
@@ -386,14 +386,14 @@ export class Link extends EventEmitter {
     if (this.#answerTimer && this.#answerTimerAt <= at) return;
     if (this.#answerTimer) clearTimeout(this.#answerTimer);
     this.#answerTimerAt = at;
-    this.#answerTimer = setTimeout(this.#onAnswerTimer, Math.max(1, at - Date.now()));
+    this.#answerTimer = setTimeout(this.#onAnswerTimer, Math.max(1, at - performance.now()));
   }
 
   /** Fails every command whose answer is overdue (a late answer is ignored when it comes). */
   readonly #onAnswerTimer = (): void => {
     this.#answerTimer = undefined;
     this.#answerTimerAt = Infinity;
-    const now = Date.now();
+    const now = performance.now();
     let next = Infinity;
     for (const [seq, req] of [...this.#pending]) {
       if (req.deadline === undefined || this.#pending.get(seq) !== req) continue;
@@ -593,8 +593,7 @@ export class Link extends EventEmitter {
       this.#outstanding.delete(reqSeq);
       this.#pump();
     }
-    // The frame's payload is the decoder's own copy: the answer can be a view of it.
-    req.resolve({ status: f.payload[1]!, payload: f.payload.subarray(2) });
+    req.resolve({ status: f.payload[1]!, payload: Buffer.from(f.payload.subarray(2)) });
   }
 
   #handleClose(info: CloseInfo): void {
