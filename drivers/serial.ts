@@ -160,27 +160,25 @@ export class SerialTransport extends EventEmitter implements Transport {
       if (this.port !== port || !this.open) return;
       // The poller reports a hang-up (the other end of a pty gone, an adapter pulled) as an error.
       if (err) return this.fail(port, err);
-      for (;;) {
-        const fd = unix.fd;
-        if (fd === null) return;
-        const pool = this.takePool();
-        const want = pool.length - this.poolUsed;
-        let n: number;
-        try {
-          n = readSync(fd, pool, this.poolUsed, want, null);
-        } catch (e) {
-          if (isRetry(e)) break;
-          return this.fail(port, e as Error);
-        }
-        // A terminal that reads nothing where the poller said bytes were waiting has hung up.
-        if (n === 0) return this.fail(port, new Error('the device hung up'));
-        const chunk = pool.subarray(this.poolUsed, this.poolUsed + n);
-        this.poolUsed += n;
-        this.emit('data', chunk);
-        if (this.port !== port || !this.open) return;
-        if (n < want) break; // drained: the poller calls again when more arrives
+      const fd = unix.fd;
+      if (fd === null) return;
+      const pool = this.takePool();
+      const start = this.poolUsed;
+      let n: number;
+      try {
+        n = readSync(fd, pool, start, pool.length - start, null);
+      } catch (e) {
+        if (!isRetry(e)) return this.fail(port, e as Error);
+        n = -1; // woken for nothing: wait again
       }
+      // A terminal that reads nothing where the poller said bytes were waiting has hung up.
+      if (n === 0) return this.fail(port, new Error('the device hung up'));
+      // Waiting again before handing the bytes on: whatever the listeners do (close the port,
+      // throw), the reader stays consistent. Bytes left unread wake the poller at once.
       unix.poller.once('readable', onReadable);
+      if (n < 0) return;
+      this.poolUsed = start + n;
+      this.emit('data', pool.subarray(start, start + n));
     };
     unix.poller.once('readable', onReadable);
   }

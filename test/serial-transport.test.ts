@@ -20,8 +20,10 @@ async function ends(): Promise<{
   unplug: () => Promise<void>;
 }> {
   const pair = await createSocatPair();
-  const a = await SerialTransport.open(pair.stationPath, { assertModemLines: false });
-  const b = await SerialTransport.open(pair.devicePath, { assertModemLines: false });
+  // No presence check: the port itself must tell that the device went away.
+  const opts = { assertModemLines: false, presenceCheckMs: 0 };
+  const a = await SerialTransport.open(pair.stationPath, opts);
+  const b = await SerialTransport.open(pair.devicePath, opts);
   open.push(a, b);
   return { a, b, unplug: () => pair.unplug() };
 }
@@ -70,6 +72,14 @@ describe('serial transport', () => {
     expect(await waiting).toMatchObject({ name: 'TransportClosedError', disconnected: true });
     expect(await behind).toMatchObject({ name: 'TransportClosedError', disconnected: true });
     expect(a.isOpen).toBe(false);
+    await expect(a.write(Buffer.from('x'))).rejects.toThrow(/port is closed/);
+  });
+
+  it('notices on its own that the device went away while idle', async () => {
+    const { a, unplug } = await ends();
+    const closed = new Promise<CloseInfo>((resolve) => a.once('close', resolve));
+    await unplug();
+    expect(await closed).toMatchObject({ disconnected: true });
     await expect(a.write(Buffer.from('x'))).rejects.toThrow(/port is closed/);
   });
 });
