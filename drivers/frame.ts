@@ -25,18 +25,18 @@ export interface Frame {
   payload: Buffer;
 }
 
+function checkByte(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > 0xff)
+    throw new RangeError(`frame ${name} ${v} is not a byte`);
+}
+
 export function encodeFrame(frame: Frame): Buffer {
   const { seq, type, code, payload } = frame;
   if (payload.length > MAX_PAYLOAD)
     throw new RangeError(`frame payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD}`);
-  for (const [name, v] of [
-    ['seq', seq],
-    ['type', type],
-    ['code', code],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 0xff)
-      throw new RangeError(`frame ${name} ${v} is not a byte`);
-  }
+  checkByte('seq', seq);
+  checkByte('type', type);
+  checkByte('code', code);
   const buf = Buffer.allocUnsafe(payload.length + FRAME_OVERHEAD);
   buf[0] = SOF;
   buf.writeUInt16BE(payload.length, 1);
