@@ -5,6 +5,7 @@ import {
   encodeFrame,
   FrameDecoder,
   FrameParser,
+  FrameReceiver,
   MAX_FRAME_SIZE,
   MAX_PAYLOAD,
   type Frame,
@@ -92,6 +93,25 @@ describe('frame codec', () => {
     expect(corrupt).toContain('stalled');
     expect(got).toEqual([good]);
     p.destroy();
+  });
+
+  it('gives a slow frame the inter-byte timeout from its latest byte, not its first', async () => {
+    const got: Frame[] = [];
+    const corrupt: string[] = [];
+    const r = new FrameReceiver(
+      { frame: (f) => got.push(f), corrupt: (c) => corrupt.push(c.reason) },
+      { interByteTimeoutMs: 150 },
+    );
+    const good = { seq: 3, type: 2, code: 5, payload: Buffer.alloc(20, 7) };
+    const bytes = encodeFrame(good);
+    // A byte every 15 ms: over 400 ms in all, far beyond the timeout, never 150 ms without one.
+    for (let i = 0; i < bytes.length; i++) {
+      r.push(bytes.subarray(i, i + 1));
+      await new Promise((res) => setTimeout(res, 15));
+    }
+    expect(corrupt).toEqual([]);
+    expect(got).toEqual([good]);
+    r.stop();
   });
 
   it('property: millions of random and mutated bytes never throw, never pass a bad CRC, stay bounded', () => {
