@@ -95,6 +95,26 @@ describe('frame codec', () => {
     p.destroy();
   });
 
+  it('keeps no reference to the chunks it was given (a reader may reuse its buffer)', () => {
+    const f = { seq: 1, type: 2, code: 3, payload: Buffer.from('payload of a frame') };
+    const bytes = encodeFrame(f);
+    const d = new FrameDecoder();
+    const reused = Buffer.alloc(bytes.length);
+    bytes.copy(reused, 0, 0, 12);
+    expect(frames(d.push(reused.subarray(0, 12)))).toEqual([]);
+    reused.fill(0xee); // the reader's next read lands in the same buffer
+    bytes.copy(reused, 0, 12);
+    const got = frames(d.push(reused.subarray(0, bytes.length - 12)));
+    expect(got).toEqual([f]);
+    reused.fill(0xee);
+    expect(got[0]!.payload.toString()).toBe('payload of a frame');
+    // A whole frame in one chunk: its payload is a copy too.
+    bytes.copy(reused);
+    const whole = frames(d.push(reused));
+    reused.fill(0xee);
+    expect(whole).toEqual([f]);
+  });
+
   it('gives a slow frame the inter-byte timeout from its latest byte, not its first', async () => {
     const got: Frame[] = [];
     const corrupt: string[] = [];
