@@ -1,30 +1,171 @@
 /**
- * Link throughput: write 32 KB to a chip with UPDATE BINARY through the real serial stack over
- * socat, the simulator throttling the line to 115200 baud 8N1 in both directions. Prints the time
- * and its ratio to the raw bytes' time on the wire (32768 * 10 / 115200 s). Target: <= 1.25.
+ * The device link, two ways:
  *
- *   node bin/run-ts.mjs bench/link.ts [runs]
+ * 1. Station CPU per round trip. The simulator runs in its own process (`station simulator
+ *    --profile zero-latency`) over a socat pty pair, as in bench/personalize.ts; this process is
+ *    the station. For GET_STATUS, a short READ BINARY (one at a time) and READ BINARY eight in
+ *    flight (as the encoder pipelines UPDATE BINARY chunks), it prints the CPU of this process
+ *    (process.cpuUsage: every thread, the libuv pool included) per round trip: one COMMAND out,
+ *    its ACK in, the RESPONSE in, its ACK out. Median of the runs.
+ *
+ * 2. Throughput: write 32 KB to a chip with UPDATE BINARY through the real serial stack over
+ *    socat, the simulator (in this process) throttling the line to 115200 baud 8N1 in both
+ *    directions. Prints the time and its ratio to the raw bytes' time on the wire
+ *    (32768 * 10 / 115200 s). Target: <= 1.25.
+ *
+ *   node bin/run-ts.mjs bench/link.ts [runs (default 5)] [round trips per run (default 2000)]
+ *
+ * BENCH_LINK=cpu or BENCH_LINK=throughput runs one part only.
  */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EncoderClient } from '../drivers/encoder.ts';
 import { Link } from '../drivers/link.ts';
-import { claimPermitAuthority } from '../drivers/permit.ts';
+import { openSerialLink } from '../drivers/open.ts';
+import { claimPermitAuthority, type PermitAuthority } from '../drivers/permit.ts';
+import { PrinterClient } from '../drivers/printer.ts';
 import { commandName } from '../drivers/protocol.ts';
 import { SerialTransport } from '../drivers/serial.ts';
 import {
   EMRTD_AID,
   makeBooklet,
+  PREPERSO_FID,
   startSimulator,
   type ChipProfileName,
 } from '../simulator/index.ts';
 
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runs = Number(process.argv[2] ?? 5);
+const roundTrips = Number(process.argv[3] ?? 2000);
+if (!(runs > 0) || !(roundTrips >= 8)) {
+  console.error('usage: bench/link.ts [runs] [round trips per run (>= 8)]');
+  process.exit(2);
+}
+const part = process.env.BENCH_LINK;
 // A drivers-only benchmark: no station (and no device gate) runs in this process, so it holds
 // the permit authority itself to move booklets and write chips.
 const permits = claimPermitAuthority();
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+/** The simulator as its own process; resolves with its station-side port path. */
+function startSimulatorProcess(): Promise<{ path: string; stop: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [
+      join(root, 'bin/station.mjs'),
+      'simulator',
+      '--scenario',
+      'all-good',
+      '--profile',
+      'zero-latency',
+      '--json',
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const stop = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      try {
+        const { stationPath } = JSON.parse(out.slice(0, nl)) as { stationPath: string };
+        resolve({ path: stationPath, stop });
+      } catch (e) {
+        reject(new Error(`simulator printed no JSON line: ${out.slice(0, nl)} (${String(e)})`));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`simulator exited with ${code}: ${stderr}`)));
+  });
+}
+
+/** Station CPU (µs) and wall time (µs) per round trip of `fn`, called `n` times. */
+async function perRoundTrip(
+  n: number,
+  perCall: number,
+  fn: () => Promise<unknown>,
+): Promise<{ cpu: number; system: number; wall: number }> {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n / perCall; i++) await fn();
+  const c = process.cpuUsage(c0);
+  const wall = (performance.now() - t0) * 1000;
+  const done = Math.floor(n / perCall) * perCall;
+  return { cpu: (c.user + c.system) / done, system: c.system / done, wall: wall / done };
+}
+
+async function measureCpu(authority: PermitAuthority): Promise<void> {
+  const sim = await startSimulatorProcess();
+  const link = await openSerialLink(sim.path);
+  try {
+    const printer = new PrinterClient(link);
+    const enc = new EncoderClient(link);
+    const permit = authority.mint({
+      purpose: 'link benchmark',
+      operations: ['FEED', 'MOVE_TO_ENCODER'],
+      links: [link],
+    });
+    await printer.feed(permit);
+    await printer.moveToEncoder(permit);
+    await enc.field(true);
+    await enc.detectChip();
+    await enc.selectFile(PREPERSO_FID);
+    const readBinary = Buffer.from('00b0000020', 'hex'); // 32 bytes of the pre-perso record
+    const read = async (): Promise<void> => {
+      const r = await enc.transmit(readBinary);
+      if (r.length !== 34 || r.readUInt16BE(32) !== 0x9000)
+        throw new Error(`READ BINARY answered ${r.toString('hex')}`);
+    };
+    const cases: [string, number, () => Promise<unknown>][] = [
+      ['GET_STATUS, one at a time', 1, () => printer.status()],
+      ['READ BINARY, one at a time', 1, read],
+      ['READ BINARY, 8 in flight', 8, () => Promise.all(Array.from({ length: 8 }, read))],
+    ];
+    const results = new Map<string, { cpu: number[]; system: number[]; wall: number[] }>();
+    for (const [, per, fn] of cases) await perRoundTrip(Math.min(400, roundTrips), per, fn); // warm-up
+    // Interleaved runs, so that the machine's load falls on every case alike.
+    for (let r = 0; r < runs; r++)
+      for (const [name, per, fn] of cases) {
+        const m = await perRoundTrip(roundTrips, per, fn);
+        const e = results.get(name) ?? { cpu: [], system: [], wall: [] };
+        e.cpu.push(m.cpu);
+        e.system.push(m.system);
+        e.wall.push(m.wall);
+        results.set(name, e);
+      }
+    console.log(
+      `station CPU per round trip (COMMAND, ACK, RESPONSE, ACK) over socat, simulator in its own process, zero-latency; ${runs} runs of ${roundTrips}`,
+    );
+    for (const [name, e] of results)
+      console.log(
+        `  ${name.padEnd(28)} CPU median ${median(e.cpu).toFixed(0).padStart(4)} µs, of it system ${median(e.system).toFixed(0)} (runs ${e.cpu.map((x) => x.toFixed(0)).join(' ')})  wall median ${median(e.wall).toFixed(0)} µs`,
+      );
+  } finally {
+    await link.close();
+    await sim.stop();
+  }
+}
+
 const SIZE = 32768;
 const wireSeconds = (SIZE * 10) / 115200;
 
-async function measure(profile: ChipProfileName): Promise<number[]> {
+async function measureThroughput(
+  authority: PermitAuthority,
+  profile: ChipProfileName,
+): Promise<number[]> {
   const booklets = Array.from({ length: runs }, (_, i) =>
     makeBooklet({ serial: `PB${4000001 + i}`, chipProfile: profile }),
   );
@@ -37,7 +178,7 @@ async function measure(profile: ChipProfileName): Promise<number[]> {
   const link = new Link(transport, { commandName });
   await link.hello();
   const enc = new EncoderClient(link);
-  const permit = permits.mint({
+  const permit = authority.mint({
     purpose: 'link benchmark',
     operations: ['FEED', 'MOVE_TO_ENCODER', 'CHIP_WRITE', 'EJECT'],
     links: [link],
@@ -84,17 +225,15 @@ async function measure(profile: ChipProfileName): Promise<number[]> {
   return times;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
-
-console.log(
-  `32 KB chip write over a 115200 baud 8N1 link (raw wire time ${wireSeconds.toFixed(3)} s)`,
-);
-for (const profile of ['emrtd-ext-96k', 'emrtd-short-64k'] as const) {
-  const t = median(await measure(profile));
+if (part !== 'throughput') await measureCpu(permits);
+if (part !== 'cpu') {
   console.log(
-    `${profile.padEnd(16)} median ${t.toFixed(3)} s  ratio ${(t / wireSeconds).toFixed(3)}  (${runs} runs)`,
+    `32 KB chip write over a 115200 baud 8N1 link (raw wire time ${wireSeconds.toFixed(3)} s)`,
   );
+  for (const profile of ['emrtd-ext-96k', 'emrtd-short-64k'] as const) {
+    const t = median(await measureThroughput(permits, profile));
+    console.log(
+      `${profile.padEnd(16)} median ${t.toFixed(3)} s  ratio ${(t / wireSeconds).toFixed(3)}  (${runs} runs)`,
+    );
+  }
 }

@@ -5,6 +5,7 @@ import {
   encodeFrame,
   FrameDecoder,
   FrameParser,
+  FrameReceiver,
   MAX_FRAME_SIZE,
   MAX_PAYLOAD,
   type Frame,
@@ -92,6 +93,45 @@ describe('frame codec', () => {
     expect(corrupt).toContain('stalled');
     expect(got).toEqual([good]);
     p.destroy();
+  });
+
+  it('keeps no reference to the chunks it was given (a reader may reuse its buffer)', () => {
+    const f = { seq: 1, type: 2, code: 3, payload: Buffer.from('payload of a frame') };
+    const bytes = encodeFrame(f);
+    const d = new FrameDecoder();
+    const reused = Buffer.alloc(bytes.length);
+    bytes.copy(reused, 0, 0, 12);
+    expect(frames(d.push(reused.subarray(0, 12)))).toEqual([]);
+    reused.fill(0xee); // the reader's next read lands in the same buffer
+    bytes.copy(reused, 0, 12);
+    const got = frames(d.push(reused.subarray(0, bytes.length - 12)));
+    expect(got).toEqual([f]);
+    reused.fill(0xee);
+    expect(got[0]!.payload.toString()).toBe('payload of a frame');
+    // A whole frame in one chunk: its payload is a copy too.
+    bytes.copy(reused);
+    const whole = frames(d.push(reused));
+    reused.fill(0xee);
+    expect(whole).toEqual([f]);
+  });
+
+  it('gives a slow frame the inter-byte timeout from its latest byte, not its first', async () => {
+    const got: Frame[] = [];
+    const corrupt: string[] = [];
+    const r = new FrameReceiver(
+      { frame: (f) => got.push(f), corrupt: (c) => corrupt.push(c.reason) },
+      { interByteTimeoutMs: 150 },
+    );
+    const good = { seq: 3, type: 2, code: 5, payload: Buffer.alloc(20, 7) };
+    const bytes = encodeFrame(good);
+    // A byte every 15 ms: over 400 ms in all, far beyond the timeout, never 150 ms without one.
+    for (let i = 0; i < bytes.length; i++) {
+      r.push(bytes.subarray(i, i + 1));
+      await new Promise((res) => setTimeout(res, 15));
+    }
+    expect(corrupt).toEqual([]);
+    expect(got).toEqual([good]);
+    r.stop();
   });
 
   it('property: millions of random and mutated bytes never throw, never pass a bad CRC, stay bounded', () => {

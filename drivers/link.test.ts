@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Frame } from './frame.ts';
+import { FrameDecoder, type Frame } from './frame.ts';
 import { FrameType, Link, LinkError, type LinkOptions } from './link.ts';
 import { TransportClosedError, type Transport } from './transport.ts';
 
@@ -13,6 +13,8 @@ import { TransportClosedError, type Transport } from './transport.ts';
 class MemoryEnd extends EventEmitter implements Transport {
   peer: MemoryEnd | undefined;
   open = true;
+  /** Every write, as the frames it carried. */
+  readonly writes: Frame[][] = [];
   readonly description = 'memory';
   readonly bytesPerSecond = undefined;
   get isOpen(): boolean {
@@ -22,6 +24,7 @@ class MemoryEnd extends EventEmitter implements Transport {
     if (!this.open) throw new TransportClosedError('memory');
     const peer = this.peer;
     const copy = Buffer.from(data);
+    this.writes.push(new FrameDecoder().push(copy).flatMap((i) => ('frame' in i ? [i.frame] : [])));
     setImmediate(() => {
       if (peer?.open) peer.emit('data', copy);
     });
@@ -45,18 +48,27 @@ afterEach(async () => {
 function pair(
   stationOpts: LinkOptions = {},
   deviceFilter?: (frame: Frame) => boolean,
-): { station: Link; device: Link } {
+  deviceOpts: LinkOptions = {},
+): { station: Link; device: Link; stationEnd: MemoryEnd } {
   const a = new MemoryEnd();
   const b = new MemoryEnd();
   a.peer = b;
   b.peer = a;
   const station = new Link(a, stationOpts);
   const device = new Link(b, {
+    ...deviceOpts,
     outgoingFilter: (bytes, frame) => (deviceFilter && !deviceFilter(frame) ? null : bytes),
   });
   links.push(station, device);
-  return { station, device };
+  return { station, device, stationEnd: a };
 }
+
+const kinds = (fs: Frame[]): string =>
+  fs
+    .map((f) =>
+      Object.keys(FrameType).find((k) => FrameType[k as keyof typeof FrameType] === f.type),
+    )
+    .join('+');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -141,5 +153,151 @@ describe('link', () => {
       kind: 'too-large',
     });
     expect(station.recentHistory().length).toBe(before);
+  });
+});
+
+describe('link writes and timers', () => {
+  /** A device that answers every command with its code and payload, counting runs per payload. */
+  function echo(device: Link): Map<string, number> {
+    const runs = new Map<string, number>();
+    device.setCommandHandler(async (code, payload) => {
+      runs.set(payload.toString(), (runs.get(payload.toString()) ?? 0) + 1);
+      return { status: 0, payload: Buffer.concat([Buffer.from([code]), payload]) };
+    });
+    return runs;
+  }
+
+  it('sends the frames queued in one turn in one write: pipelined commands, an ACK and the next command', async () => {
+    const { station, device, stationEnd } = pair();
+    echo(device);
+    await station.hello();
+    stationEnd.writes.length = 0;
+    const answers = await Promise.all(
+      ['a', 'b', 'c'].map((p) => station.request(0x11, Buffer.from(p))),
+    );
+    expect(answers.map((r) => r.payload.toString())).toEqual(['\u0011a', '\u0011b', '\u0011c']);
+    expect(kinds(stationEnd.writes[0]!)).toBe('COMMAND+COMMAND+COMMAND');
+    // The acknowledgement of the last answer leaves with the command its caller sends next.
+    stationEnd.writes.length = 0;
+    await station.request(0x11, Buffer.from('d'));
+    await station.request(0x11, Buffer.from('e'));
+    expect(stationEnd.writes.map(kinds)).toContain('ACK+COMMAND');
+  });
+
+  it('resends a frame lost from a coalesced write, alone, and runs every command once', async () => {
+    let dropped = 0;
+    const { station, device, stationEnd } = pair({
+      ackTimeoutMs: 40,
+      outgoingFilter: (bytes, f) =>
+        f.type === FrameType.COMMAND && f.payload.toString() === 'b' && ++dropped === 1
+          ? null
+          : bytes,
+    });
+    const runs = echo(device);
+    await station.hello();
+    stationEnd.writes.length = 0;
+    const answers = await Promise.all(
+      ['a', 'b', 'c'].map((p) => station.request(0x11, Buffer.from(p))),
+    );
+    expect(answers.map((r) => r.payload.toString())).toEqual(['\u0011a', '\u0011b', '\u0011c']);
+    expect(kinds(stationEnd.writes[0]!)).toBe('COMMAND+COMMAND');
+    const resent = station.recentHistory().filter((h) => h.retransmission);
+    expect(resent.map((h) => h.frame?.payload.toString())).toEqual(['b']);
+    expect([...runs]).toEqual([
+      ['a', 1],
+      ['c', 1],
+      ['b', 1],
+    ]);
+  });
+
+  it('resends at once a frame the peer NAKs from the middle of a coalesced write', async () => {
+    let corrupted = 0;
+    const { station, device, stationEnd } = pair({
+      // Far beyond the test's time: only the NAK can bring the resend.
+      ackTimeoutMs: 5000,
+      outgoingFilter: (bytes, f) => {
+        if (f.type !== FrameType.COMMAND || f.payload.toString() !== 'b' || ++corrupted > 1)
+          return bytes;
+        const bad = Buffer.from(bytes);
+        bad[bad.length - 1]! ^= 0xff;
+        return bad;
+      },
+    });
+    const runs = echo(device);
+    await station.hello();
+    stationEnd.writes.length = 0;
+    const t0 = Date.now();
+    const answers = await Promise.all(
+      ['a', 'b', 'c'].map((p) => station.request(0x11, Buffer.from(p))),
+    );
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(answers.map((r) => r.payload.toString())).toEqual(['\u0011a', '\u0011b', '\u0011c']);
+    // The damaged frame went out between its neighbours, in one write.
+    expect(stationEnd.writes[0]!.length).toBe(2);
+    expect(
+      device.recentHistory().some((h) => h.dir === 'bad' && h.corrupt?.reason === 'bad-crc'),
+    ).toBe(true);
+    expect(
+      station
+        .recentHistory()
+        .filter((h) => h.retransmission)
+        .map((h) => h.frame?.payload.toString()),
+    ).toEqual(['b']);
+    expect([...runs.values()]).toEqual([1, 1, 1]);
+  });
+
+  it('keeps each unacknowledged frame to its own deadline', async () => {
+    // The device acknowledges nothing but the HELLO: every command frame waits for its timer.
+    const { station, device } = pair({ ackTimeoutMs: 150, maxRetransmissions: 1 }, (f) => {
+      return !(f.type === FrameType.ACK && f.seq !== 0);
+    });
+    device.setCommandHandler(async () => null);
+    await station.hello();
+    const first = station.request(0x11, Buffer.from('first')).catch((e: unknown) => e);
+    await sleep(100);
+    const second = station.request(0x11, Buffer.from('second')).catch((e: unknown) => e);
+    expect(await first).toMatchObject({ kind: 'no-ack' });
+    expect(await second).toMatchObject({ kind: 'no-ack' });
+    const sent = (p: string): number[] =>
+      station
+        .recentHistory()
+        .filter((h) => h.dir === 'tx' && h.frame?.payload.toString() === p)
+        .map((h) => h.at);
+    const [f0, f1] = sent('first');
+    const [s0, s1] = sent('second');
+    // Each resent about 150 ms after its own send, not when the other's time came.
+    expect(f1! - f0!).toBeGreaterThanOrEqual(140);
+    expect(s1! - s0!).toBeGreaterThanOrEqual(140);
+    expect(s1! - f1!).toBeGreaterThanOrEqual(60);
+  });
+
+  it('times out each command at its own deadline, a shorter one after a longer one included', async () => {
+    const { station, device } = pair();
+    device.setCommandHandler(async () => null); // acknowledged, never answered
+    await station.hello();
+    const t0 = Date.now();
+    const at = (p: Promise<unknown>): Promise<[unknown, number]> =>
+      p.then(
+        (v) => [v, Date.now() - t0],
+        (e: unknown) => [e, Date.now() - t0],
+      );
+    const long = at(station.request(0x11, Buffer.from('long'), { timeoutMs: 600 }));
+    const short = at(station.request(0x11, Buffer.from('short'), { timeoutMs: 100 }));
+    const [shortErr, shortAt] = await short;
+    const [longErr, longAt] = await long;
+    expect(shortErr).toMatchObject({ kind: 'timeout', message: /within 100 ms/ });
+    expect(longErr).toMatchObject({ kind: 'timeout', message: /within 600 ms/ });
+    expect(shortAt).toBeLessThan(400);
+    expect(longAt).toBeGreaterThanOrEqual(590);
+  });
+
+  it('still sends what was queued when closed in the same turn (the last answer is acknowledged)', async () => {
+    const { station, device } = pair({}, undefined, { ackTimeoutMs: 30 });
+    echo(device);
+    await station.hello();
+    await station.request(0x11, Buffer.from('last')).then(() => station.close());
+    await sleep(150);
+    // Without the acknowledgement the device would have resent its answer by now.
+    expect(device.recentHistory().filter((h) => h.retransmission)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import {
   encodeFrame,
-  FrameParser,
+  FrameReceiver,
   FRAME_OVERHEAD,
   MAX_PAYLOAD,
   type CorruptFrame,
@@ -73,7 +73,8 @@ interface Outstanding {
   frame: Frame;
   bytes: Buffer;
   attempts: number;
-  timer: NodeJS.Timeout | undefined;
+  /** When it is resent (performance.now() time) unless acknowledged first. */
+  due: number;
   onAcked: () => void;
   onFailed: (err: LinkError) => void;
 }
@@ -81,7 +82,8 @@ interface Outstanding {
 interface PendingRequest {
   code: number;
   timeoutMs: number;
-  timer: NodeJS.Timeout | undefined;
+  /** When the command times out (performance.now() time); set once it is acknowledged. */
+  deadline: number | undefined;
   resolve: (r: LinkResponse) => void;
   reject: (e: Error) => void;
 }
@@ -106,7 +108,7 @@ const DUP_MEMORY = 64;
  * Events: `event` (code, payload), `frame` (TraceEntry), `close` (CloseInfo), `warning` (string).
  */
 export class Link extends EventEmitter {
-  #parser: FrameParser;
+  readonly #receiver: FrameReceiver;
   #seq = 0;
   readonly #window: number;
   readonly #maxRetransmissions: number;
@@ -124,17 +126,29 @@ export class Link extends EventEmitter {
   #closed = false;
   #closeInfo: CloseInfo | undefined;
   readonly #history: TraceEntry[] = [];
+  /** Encoded frames waiting for this turn of the event loop to end (written as one). */
+  #outbox: Buffer[] = [];
+  #flushScheduled = false;
+  /**
+   * One timer for every unacknowledged frame and one for every command awaiting its answer,
+   * each armed at the earliest deadline and re-armed when it fires: a frame acknowledged or a
+   * command answered in time costs no timer of its own.
+   */
+  #ackTimer: NodeJS.Timeout | undefined;
+  #ackTimerAt = Infinity;
+  #answerTimer: NodeJS.Timeout | undefined;
+  #answerTimerAt = Infinity;
   /** Device side: whether a station said HELLO since the last failure. */
   peerPresent = false;
   readonly #onData = (d: Buffer): void => {
-    this.#parser.write(d);
+    this.#receiver.push(d);
   };
   readonly #onClose = (info: CloseInfo): void => this.#handleClose(info);
   readonly #onWarning = (w: string): void => {
     this.emit('warning', w);
   };
   readonly #onLost = (w: string): void => {
-    this.#parser.resetDecoder();
+    this.#receiver.reset();
     this.emit('warning', w);
     this.#sendNak(undefined);
   };
@@ -150,7 +164,17 @@ export class Link extends EventEmitter {
     this.#maxRetransmissions = opts.maxRetransmissions ?? 4;
     this.#ackTimeoutMs = opts.ackTimeoutMs ?? 400;
     this.#defaultTimeoutMs = opts.defaultTimeoutMs ?? 2000;
-    this.#parser = this.#makeParser();
+    this.#receiver = new FrameReceiver(
+      {
+        frame: (f: Frame) => this.#handleFrame(f),
+        corrupt: (c: CorruptFrame) => {
+          this.#trace({ dir: 'bad', corrupt: c, at: Date.now() });
+          if (c.reason === 'bad-crc') this.#sendNak(c.seqHint);
+          else this.#sendNak(undefined, true);
+        },
+      },
+      { interByteTimeoutMs: opts.interByteTimeoutMs ?? 200 },
+    );
     transport.on('data', this.#onData);
     transport.on('close', this.#onClose);
     transport.on('warning', this.#onWarning);
@@ -219,7 +243,7 @@ export class Link extends EventEmitter {
       const req: PendingRequest = {
         code,
         timeoutMs: opts.timeoutMs ?? this.#defaultTimeoutMs,
-        timer: undefined,
+        deadline: undefined,
         resolve,
         reject,
       };
@@ -227,16 +251,10 @@ export class Link extends EventEmitter {
       this.#enqueue(
         { seq, type: FrameType.COMMAND, code, payload },
         () => {
-          if (!this.#pending.has(seq)) return;
-          req.timer = setTimeout(() => {
-            this.#pending.delete(seq);
-            reject(
-              new LinkError(
-                'timeout',
-                `device did not answer ${this.#name(code)} within ${req.timeoutMs} ms`,
-              ),
-            );
-          }, req.timeoutMs);
+          if (this.#pending.get(seq) !== req) return;
+          // The answer is awaited from the acknowledgement on.
+          req.deadline = performance.now() + req.timeoutMs;
+          this.#armAnswerTimer(req.deadline);
         },
         (err) => {
           if (this.#pending.delete(seq)) reject(err);
@@ -254,8 +272,8 @@ export class Link extends EventEmitter {
   /** Reopens the transport after a disconnect and starts a new session. */
   async reconnect(): Promise<void> {
     if (!this.#transport.isOpen) await this.#transport.reopen();
-    this.#parser.destroy();
-    this.#parser = this.#makeParser();
+    this.#receiver.reset();
+    this.#outbox = [];
     this.#closed = false;
     this.#closeInfo = undefined;
     this.#recent.length = 0;
@@ -265,26 +283,16 @@ export class Link extends EventEmitter {
 
   /** Closes the link and its transport; pending commands fail. */
   async close(): Promise<void> {
+    // Frames already handed to the link (an acknowledgement, say) still go out.
+    if (!this.#closed) this.#flush();
     if (!this.#closed) this.#failAll({ disconnected: false }, 'closed');
     this.#closed = true;
     this.#transport.off('data', this.#onData);
     this.#transport.off('close', this.#onClose);
     this.#transport.off('warning', this.#onWarning);
     this.#transport.off('lost', this.#onLost);
-    this.#parser.destroy();
+    this.#receiver.stop();
     await this.#transport.close();
-  }
-
-  #makeParser(): FrameParser {
-    const p = new FrameParser({ interByteTimeoutMs: this.#opts.interByteTimeoutMs ?? 200 });
-    p.on('data', (f: Frame) => this.#handleFrame(f));
-    p.on('corrupt', (c: CorruptFrame) => {
-      this.#trace({ dir: 'bad', corrupt: c, at: Date.now() });
-      if (c.reason === 'bad-crc') this.#sendNak(c.seqHint);
-      else this.#sendNak(undefined, true);
-    });
-    p.on('error', () => undefined);
-    return p;
   }
 
   #name(code: number): string {
@@ -318,7 +326,7 @@ export class Link extends EventEmitter {
       frame,
       bytes: encodeFrame(frame),
       attempts: 0,
-      timer: undefined,
+      due: Infinity,
       onAcked,
       onFailed,
     };
@@ -336,7 +344,7 @@ export class Link extends EventEmitter {
 
   /** When the last queued byte leaves the wire, at the transport's speed. */
   #wireTime(bytes: number): number {
-    const now = Date.now();
+    const now = performance.now();
     const bps = this.#transport.bytesPerSecond;
     if (!bps) return now;
     this.#wireFreeAt = Math.max(now, this.#wireFreeAt) + (bytes * 1000) / bps;
@@ -351,9 +359,64 @@ export class Link extends EventEmitter {
     // The peer may be busy sending a full frame before it can acknowledge.
     const bps = this.#transport.bytesPerSecond;
     const peerBacklog = bps ? ((MAX_PAYLOAD + FRAME_OVERHEAD) * 1000) / bps : 0;
-    const due = this.#wireTime(o.bytes.length) + this.#ackTimeoutMs + peerBacklog - Date.now();
-    if (o.timer) clearTimeout(o.timer);
-    o.timer = setTimeout(() => this.#onAckTimeout(o), Math.max(1, due));
+    o.due = this.#wireTime(o.bytes.length) + this.#ackTimeoutMs + peerBacklog;
+    this.#armAckTimer(o.due);
+  }
+
+  #armAckTimer(at: number): void {
+    if (this.#ackTimer && this.#ackTimerAt <= at) return;
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    this.#ackTimerAt = at;
+    this.#ackTimer = setTimeout(this.#onAckTimer, Math.max(1, at - performance.now()));
+  }
+
+  /** Resends (or gives up on) every frame whose acknowledgement is overdue. */
+  readonly #onAckTimer = (): void => {
+    this.#ackTimer = undefined;
+    this.#ackTimerAt = Infinity;
+    const now = performance.now();
+    for (const o of [...this.#outstanding.values()])
+      if (o.due <= now && this.#outstanding.get(o.frame.seq) === o) this.#onAckTimeout(o);
+    let next = Infinity;
+    for (const o of this.#outstanding.values()) if (o.due < next) next = o.due;
+    if (next < Infinity && !this.#closed) this.#armAckTimer(next);
+  };
+
+  #armAnswerTimer(at: number): void {
+    if (this.#answerTimer && this.#answerTimerAt <= at) return;
+    if (this.#answerTimer) clearTimeout(this.#answerTimer);
+    this.#answerTimerAt = at;
+    this.#answerTimer = setTimeout(this.#onAnswerTimer, Math.max(1, at - performance.now()));
+  }
+
+  /** Fails every command whose answer is overdue (a late answer is ignored when it comes). */
+  readonly #onAnswerTimer = (): void => {
+    this.#answerTimer = undefined;
+    this.#answerTimerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [seq, req] of [...this.#pending]) {
+      if (req.deadline === undefined || this.#pending.get(seq) !== req) continue;
+      if (req.deadline > now) {
+        if (req.deadline < next) next = req.deadline;
+        continue;
+      }
+      this.#pending.delete(seq);
+      req.reject(
+        new LinkError(
+          'timeout',
+          `device did not answer ${this.#name(req.code)} within ${req.timeoutMs} ms`,
+        ),
+      );
+    }
+    if (next < Infinity && !this.#closed) this.#armAnswerTimer(next);
+  };
+
+  #stopTimers(): void {
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    if (this.#answerTimer) clearTimeout(this.#answerTimer);
+    this.#ackTimer = this.#answerTimer = undefined;
+    this.#ackTimerAt = this.#answerTimerAt = Infinity;
   }
 
   #onAckTimeout(o: Outstanding): void {
@@ -373,10 +436,34 @@ export class Link extends EventEmitter {
     this.#transmit(o);
   }
 
+  /**
+   * Queues a frame's bytes for the wire. Frames queued in one turn of the event loop (an ACK and
+   * the next command, pipelined commands, a resend) leave in one transport write when it ends:
+   * one system call and one wake-up of the peer instead of one each. Each frame keeps its own
+   * deadline, counted from when it was queued.
+   */
   #rawWrite(bytes: Buffer, frame: Frame): void {
     const out = this.#opts.outgoingFilter ? this.#opts.outgoingFilter(bytes, frame) : bytes;
     if (!out || !out.length) return;
-    this.#transport.write(out).catch((e: Error) => {
+    this.#outbox.push(out);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flushNow);
+    }
+  }
+
+  readonly #flushNow = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
+
+  #flush(): void {
+    const parts = this.#outbox;
+    if (!parts.length) return;
+    this.#outbox = [];
+    if (this.#closed) return;
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    this.#transport.write(bytes).catch((e: Error) => {
       if (!this.#closed) this.emit('warning', e.message);
     });
   }
@@ -416,7 +503,6 @@ export class Link extends EventEmitter {
       case FrameType.ACK: {
         const o = this.#outstanding.get(f.seq);
         if (o) {
-          if (o.timer) clearTimeout(o.timer);
           this.#outstanding.delete(f.seq);
           if (o.frame.type === FrameType.HELLO) this.#inSession = true;
           o.onAcked();
@@ -440,7 +526,6 @@ export class Link extends EventEmitter {
         // A new station session: forget what the previous one left unacknowledged.
         {
           const dropped = [...this.#outstanding.values(), ...this.#queue];
-          for (const o of dropped) if (o.timer) clearTimeout(o.timer);
           this.#outstanding.clear();
           this.#queue.length = 0;
           for (const o of dropped)
@@ -502,11 +587,9 @@ export class Link extends EventEmitter {
       return;
     }
     this.#pending.delete(reqSeq);
-    if (req.timer) clearTimeout(req.timer);
     // A response also proves delivery of the command.
     const o = this.#outstanding.get(reqSeq);
     if (o) {
-      if (o.timer) clearTimeout(o.timer);
       this.#outstanding.delete(reqSeq);
       this.#pump();
     }
@@ -518,18 +601,18 @@ export class Link extends EventEmitter {
     this.#closed = true;
     this.#closeInfo = info;
     this.peerPresent = false;
+    this.#outbox = [];
     this.#failAll(info, info.disconnected ? 'disconnected' : 'closed');
     this.emit('close', info);
   }
 
   #failAll(info: CloseInfo, kind: LinkErrorKind): void {
     const why = info.disconnected ? 'device disconnected' : 'link closed';
-    for (const o of this.#outstanding.values()) if (o.timer) clearTimeout(o.timer);
+    this.#stopTimers();
     const all = [...this.#outstanding.values(), ...this.#queue];
     this.#outstanding.clear();
     this.#queue.length = 0;
     for (const [seq, req] of this.#pending) {
-      if (req.timer) clearTimeout(req.timer);
       this.#pending.delete(seq);
       req.reject(new LinkError(kind, `${why} during ${this.#name(req.code)}: outcome unknown`));
     }
