@@ -171,12 +171,22 @@ export async function ensureRendererBuild(
     const tmp = join(root, '.cache', `renderer-dist-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });
     const { build } = await import('vite');
-    await build({
-      configFile: join(root, 'renderer', 'vite.config.ts'),
-      root: join(root, 'renderer'),
-      logLevel: 'warn',
-      build: { outDir: tmp, emptyOutDir: true },
-    });
+    // A production build whatever the caller's NODE_ENV (vitest sets it to "test", and Vite and
+    // the React plugin would then build React's development version).
+    const nodeEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      await build({
+        configFile: join(root, 'renderer', 'vite.config.ts'),
+        root: join(root, 'renderer'),
+        mode: 'production',
+        logLevel: 'warn',
+        build: { outDir: tmp, emptyOutDir: true },
+      });
+    } finally {
+      if (nodeEnv === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = nodeEnv;
+    }
     const stamp: Stamp = { fingerprint, index: sha256(readFileSync(join(tmp, 'index.html'))) };
     writeFileSync(join(tmp, FINGERPRINT_FILE), JSON.stringify(stamp) + '\n');
     const dist = join(root, 'renderer', 'dist');

@@ -5,10 +5,12 @@
  * built from changed (the renderer: its files, the contract files it imports, package-lock.json;
  * the bundle: every source file it holds, or a file added beside them).
  */
+import { spawnSync } from 'node:child_process';
 import {
   cpSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -70,13 +72,33 @@ describe('the renderer build', () => {
     cpSync(join(ROOT, 'package-lock.json'), join(root, 'package-lock.json'));
     symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
     expect(rendererBuildStale(root)).toBe('renderer/dist is missing');
-    const notes: string[] = [];
-    const first = await ensureRendererBuild({ root, note: (l) => notes.push(l) });
-    expect(first).toMatchObject({ built: true, reason: 'renderer/dist is missing' });
-    expect(notes[0]).toBe('renderer: building renderer/dist (renderer/dist is missing)');
+    // The first build in a process of its own whose NODE_ENV is not "production", as a station
+    // started from a test (or a shell that sets it) has.
+    const script = join(root, 'build.mts');
+    writeFileSync(
+      script,
+      `import { ensureRendererBuild } from ${JSON.stringify(join(ROOT, 'cli', 'renderer-build.ts'))};\n` +
+        'const notes: string[] = [];\n' +
+        'const r = await ensureRendererBuild({ root: process.argv[2], note: (l) => notes.push(l) });\n' +
+        'console.log(JSON.stringify({ ...r, notes }));\n',
+    );
+    const child = spawnSync(process.execPath, [join(ROOT, 'bin', 'run-ts.mjs'), script, root], {
+      env: { ...process.env, NODE_ENV: 'test' },
+      encoding: 'utf8',
+    });
+    expect(child.status, child.stderr).toBe(0);
+    expect(JSON.parse(child.stdout)).toMatchObject({
+      built: true,
+      reason: 'renderer/dist is missing',
+      notes: ['renderer: building renderer/dist (renderer/dist is missing)', expect.any(String)],
+    });
     expect(readFileSync(join(root, 'renderer', 'dist', 'index.html'), 'utf8')).toContain(
       'Content-Security-Policy',
     );
+    // React's production build all the same.
+    const assets = join(root, 'renderer', 'dist', 'assets');
+    for (const f of readdirSync(assets).filter((n) => n.endsWith('.js')))
+      expect(readFileSync(join(assets, f), 'utf8'), f).not.toContain('jsxDEV');
     expect(
       JSON.parse(readFileSync(join(root, 'renderer', 'dist', FINGERPRINT_FILE), 'utf8')),
     ).toMatchObject({ fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
