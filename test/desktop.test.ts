@@ -1,7 +1,7 @@
 /**
- * `npm start` as the README's first command runs it: the prestart step installs what the start
- * path needs (socat for the simulator's serial pair), then scripts/start.mjs runs the desktop
- * command from its bundle (built when stale), which, where Electron's binary is missing (here: it
+ * `npm start` as the README's first command runs it: scripts/start.mjs installs what the start
+ * path needs (socat for the simulator's serial pair), then runs the desktop command from its
+ * bundle (built when stale), which, where Electron's binary is missing (here: it
  * cannot be fetched), says so and starts browser mode — the station core on the simulator, the
  * loopback bridge, the renderer's production build (built when stale), the page address printed
  * — until it is stopped.
@@ -30,8 +30,9 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('npm start', () => {
-  it('installs socat first where it is missing (prestart)', () => {
-    expect(scripts.prestart).toBe('node scripts/ensure-system-deps.mjs --for start');
+  it('installs socat first where it is missing, in the start process itself', () => {
+    // No prestart script: scripts/start.mjs checks (and installs) before anything else.
+    expect(scripts.prestart).toBeUndefined();
     // A PATH without socat: the start path asks for it (dry run: nothing installed here).
     const bin = join(tmp, 'bin');
     spawnSync('mkdir', ['-p', bin]);
@@ -46,6 +47,15 @@ describe('npm start', () => {
     );
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('start: would install Debian packages: socat\n');
+    // npm start's own process on that PATH (no apt-get either): it tries, says why it could
+    // not, and starts nothing.
+    const start = spawnSync(process.execPath, [join(root, 'scripts', 'start.mjs'), '--dev'], {
+      env: { PATH: bin },
+      encoding: 'utf8',
+    });
+    expect(start.status).toBe(1);
+    expect(start.stdout).toBe('start: installing Debian packages: socat\n');
+    expect(start.stderr).toMatch(/^start: could not install socat: .*ENOENT/);
   });
 
   it('starts browser mode where Electron cannot run: core, simulator, a token-guarded bridge and the built renderer', async () => {
