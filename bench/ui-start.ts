@@ -7,8 +7,10 @@
  * URL (its own "ready" line), a measure the shared machine's load disturbs less than wall time.
  *
  * Cases: a fresh clone (no renderer/dist, no bundle in .cache/start: both built, then an empty
- * data directory seeded); the first start of a data directory (seeded, builds fresh); and later
- * starts (the target). Median of `runs` runs each (fresh clone: at most 2, each rebuilds).
+ * data directory seeded); the first start of a data directory (seeded, builds fresh); later
+ * starts (the target); and, for comparison in the same conditions, later starts with
+ * `npm start -- --vite` (Vite's development server). Median of `runs` runs each (fresh clone: at
+ * most 2, each rebuilds).
  * Run: node bin/run-ts.mjs bench/ui-start.ts [runs]   (target: later starts under 3000 ms)
  */
 import { spawn } from 'node:child_process';
@@ -32,11 +34,16 @@ interface Run {
 }
 
 /** `npm start` in its own process group, on `dataDir`; resolves once the sign-in takes typing. */
-async function oneStart(dataDir: string): Promise<Run> {
+async function oneStart(dataDir: string, args: string[] = []): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env, STATION_DATA_DIR: dataDir };
   for (const k of ['STATION_MODE', 'STATION_DEV_KEYS_PASSPHRASE', 'STATION_PIN']) delete env[k];
   const t0 = performance.now();
-  const child = spawn('npm', ['start'], { cwd: ROOT, env, detached: true, stdio: 'pipe' });
+  const child = spawn('npm', ['start', ...(args.length ? ['--', ...args] : [])], {
+    cwd: ROOT,
+    env,
+    detached: true,
+    stdio: 'pipe',
+  });
   let out = '';
   try {
     const { url, urlAt } = await new Promise<{ url: string; urlAt: number }>((resolve, reject) => {
@@ -107,6 +114,10 @@ try {
   const later: Run[] = [];
   for (let i = 0; i < runs; i++) later.push(await oneStart(seeded));
   report('later starts', later);
+  // For comparison, in the same conditions: Vite's development server (npm start -- --vite).
+  const vite: Run[] = [];
+  for (let i = 0; i < runs; i++) vite.push(await oneStart(seeded, ['--vite']));
+  report('later starts, npm start -- --vite', vite);
 } finally {
   await chromium.close();
   rmSync(scratch, { recursive: true, force: true });
