@@ -34,7 +34,8 @@ async function browserMode(ctx: CliContext, opts: DesktopOpts): Promise<void> {
   const lock = ctx.lockStation();
   const started = Date.now();
   const mode = await startBrowserMode({
-    renderer: opts.vite ? 'vite' : 'built',
+    // The production build by default (the bridge alone where renderer/ is not in the checkout).
+    ...(opts.vite ? { renderer: 'vite' as const } : {}),
     dataDir,
     lock,
     ...(opts.port ? { port: opts.port } : {}),
