@@ -1,8 +1,10 @@
 /**
- * Browser mode (docs/desktop.md): the station core, the loopback bridge and the renderer served
- * by Vite, for development and the UI tests where Electron cannot run. Never part of a packaged
- * build (cli/ and station/bridge/ are left out of it). The page learns the bridge's port and
- * per-run token from its URL fragment, which never reaches a server.
+ * Browser mode (docs/desktop.md): the station core, the loopback bridge and the renderer — its
+ * production build (renderer/dist, built first when missing or stale), or with `renderer: 'vite'`
+ * Vite's development server, which follows edits — for development and the UI tests where
+ * Electron cannot run. Never part of a packaged build (cli/ and station/bridge/ are left out of
+ * it). The page learns the bridge's port and per-run token from its URL fragment, which never
+ * reaches a server.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
@@ -15,6 +17,7 @@ import type { CoreSeams, StationCore } from '../station/core/station-core.ts';
 import type { StationLock } from '../station/station-lock.ts';
 import type { LocalCentralOffice } from '../station/sync/local-central.ts';
 import { developmentDevices } from './development-devices.ts';
+import { ensureRendererBuild } from './renderer-build.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const RENDERER_DIR = join(root, 'renderer');
@@ -26,13 +29,13 @@ export interface BrowserModeOptions extends CoreSeams {
   scenario?: string;
   /** Development only: a central office to start with the station (station/sync/local-central.ts). */
   localCentral?: LocalCentralOffice;
-  /** Serve the renderer with Vite (default true when renderer/vite.config.ts exists). */
-  serveRenderer?: boolean;
   /**
-   * Serve the production build (renderer/dist, `npm run build:renderer`) instead of Vite's
-   * development server: no transform at page load, and the page runs under its CSP.
+   * How the page is served: `built` (default where renderer/ exists) the production build,
+   * renderer/dist, built first when missing or stale, with no transform at page load and under
+   * its CSP; `vite` Vite's development server, which transforms at page load and follows edits
+   * (for work on the UI); `none` the bridge alone.
    */
-  built?: boolean;
+  renderer?: 'built' | 'vite' | 'none';
   note?: (line: string) => void;
   log?: (line: string) => void;
 }
@@ -73,14 +76,26 @@ function serveBuilt(url: string, res: ServerResponse): void {
 /** Opens the station core (the caller took the lock), the bridge, and Vite on loopback. */
 export async function startBrowserMode(opts: BrowserModeOptions): Promise<BrowserMode> {
   const log = opts.log ?? (() => undefined);
-  const core = await openStation({ ...opts, development: developmentDevices });
+  const config = join(RENDERER_DIR, 'vite.config.ts');
+  const renderer = opts.renderer ?? (existsSync(config) ? 'built' : 'none');
+  // The build (when stale) and the station open side by side: one waits on Vite, the other
+  // mostly on the device and key custody.
+  const [opened, builtRenderer] = await Promise.allSettled([
+    openStation({ ...opts, development: developmentDevices }),
+    renderer === 'built' ? ensureRendererBuild({ note: opts.note ?? log }) : undefined,
+  ]);
+  if (opened.status === 'rejected') throw opened.reason;
+  const core = opened.value;
   let bridge: Bridge | undefined;
   let vite: { close(): Promise<void> } | undefined;
   try {
+    if (builtRenderer.status === 'rejected')
+      throw new Error(
+        `cannot build the renderer: ${builtRenderer.reason instanceof Error ? builtRenderer.reason.message : String(builtRenderer.reason)}`,
+      );
     bridge = await startBridge(core, { log });
-    const config = join(RENDERER_DIR, 'vite.config.ts');
     let pageUrl: string | undefined;
-    if (opts.built) {
+    if (renderer === 'built') {
       const http = createHttpServer((req, res) => serveBuilt(req.url ?? '/', res));
       vite = { close: () => new Promise<void>((resolve) => http.close(() => resolve())) };
       await new Promise<void>((resolve, reject) => {
@@ -89,7 +104,7 @@ export async function startBrowserMode(opts: BrowserModeOptions): Promise<Browse
       });
       const port = (http.address() as AddressInfo).port;
       pageUrl = `http://127.0.0.1:${port}/#port=${bridge.port}&token=${bridge.token}`;
-    } else if (opts.serveRenderer ?? existsSync(config)) {
+    } else if (renderer === 'vite') {
       // Vite as middleware of our own loopback server: its standalone server would exit the
       // process on SIGTERM or end of stdin, before the station is closed.
       const { createServer } = await import('vite');

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureRendererBuild } from './renderer-build.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const devRoot = join(root, '.electron-dev');
@@ -45,14 +46,8 @@ export async function prepareElectronDev(out: (line: string) => void): Promise<{
     mkdirSync(devRoot, { recursive: true });
     execFileSync('touch', [stamp]);
   }
-  if (!existsSync(join(root, 'renderer', 'dist', 'index.html')))
-    execFileSync(
-      process.execPath,
-      [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', join(root, 'renderer')],
-      {
-        stdio: 'inherit',
-      },
-    );
+  // The window loads renderer/dist: built when missing or stale (cli/renderer-build.ts).
+  await ensureRendererBuild({ note: out });
   execFileSync(
     process.execPath,
     [join(root, 'scripts', 'build-electron.mjs'), '--out', join(devRoot, 'dist-electron')],

@@ -8,11 +8,17 @@ import { safeForTerminal } from './terminal-text.ts';
 
 const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 
-/** Builds the `station` program with every command module in cli/commands/ registered. */
-export async function buildProgram(io?: {
-  out?: (line: string) => void;
-  err?: (line: string) => void;
-}): Promise<{ program: Command; ctx: CliContext }> {
+/**
+ * Builds the `station` program with every command module in cli/commands/ registered, or only
+ * `commands` when given (npm start's bundle registers `desktop` alone: cli/desktop-main.ts).
+ */
+export async function buildProgram(
+  io?: {
+    out?: (line: string) => void;
+    err?: (line: string) => void;
+  },
+  commands?: readonly RegisterCommands[],
+): Promise<{ program: Command; ctx: CliContext }> {
   const program = new Command('station')
     .description('Perso Station: passport print-station controller')
     .option(
@@ -34,16 +40,19 @@ export async function buildProgram(io?: {
     for (let c: Command | null = action; c; c = c.parent) names.unshift(c.name());
     ctx.setCommandName(names.join(' '));
   });
-  const files = readdirSync(commandsDir)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-    .sort();
-  for (const file of files) {
-    const mod = (await import(pathToFileURL(join(commandsDir, file)).href)) as {
-      register?: RegisterCommands;
-    };
-    if (typeof mod.register !== 'function')
-      throw new Error(`cli/commands/${file} exports no register()`);
-    mod.register(program, ctx);
+  if (commands) for (const register of commands) register(program, ctx);
+  else {
+    const files = readdirSync(commandsDir)
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .sort();
+    for (const file of files) {
+      const mod = (await import(pathToFileURL(join(commandsDir, file)).href)) as {
+        register?: RegisterCommands;
+      };
+      if (typeof mod.register !== 'function')
+        throw new Error(`cli/commands/${file} exports no register()`);
+      mod.register(program, ctx);
+    }
   }
   // Every subcommand inherits exitOverride so errors come back here.
   const propagate = (cmd: Command): void => {
@@ -61,13 +70,14 @@ export async function buildProgram(io?: {
 export async function main(
   argv: string[],
   io?: { out?: (line: string) => void; err?: (line: string) => void },
+  commands?: readonly RegisterCommands[],
 ): Promise<number> {
   const write = io?.err ?? ((line: string) => process.stderr.write(line + '\n'));
   // Error messages quote input (file names, fields): escaped like every other line.
   const err = (line: string): void => write(safeForTerminal(line));
   let built: { program: Command; ctx: CliContext } | undefined;
   try {
-    built = await buildProgram(io);
+    built = await buildProgram(io, commands);
     await built.program.parseAsync(argv);
     return built.ctx.exitCode();
   } catch (e) {

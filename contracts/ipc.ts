@@ -115,6 +115,29 @@ const ReconcileDay = z.object({
   /** When and by whom the day was closed (reconcile.close), or null. */
   closed: z.object({ at: z.string(), by: z.string() }).nullable(),
 });
+/** Frames the core keeps for terminal.log; the window keeps as many. */
+export const TERMINAL_FRAMES = 500;
+/**
+ * A frame of the device conversation as the technicians' terminal shows it (docs/terminal.md):
+ * decoded, with payloads that may carry personal data or keys (APDU data, print jobs, the MRZ
+ * read back) given only by their shape. `id` orders frames across terminal.log and the events.
+ */
+const TerminalFrame = z.object({
+  id: z.number().int().positive(),
+  at: z.string(),
+  dir: z.enum(['tx', 'rx', 'bad']),
+  kind: z.enum(['command', 'response', 'event', 'ack', 'nak', 'hello', 'corrupt', 'other']),
+  /** The link's sequence number (null for bytes that made no frame). */
+  seq: z.number().int().nullable(),
+  /** The command or event name (empty for ACK, NAK, HELLO and corrupt bytes). */
+  name: z.string(),
+  /** A response's status (OK, JAM, ...). */
+  status: z.string().optional(),
+  /** A retransmission of a frame sent before. */
+  resent: z.boolean().optional(),
+  /** The payload as shown: hex, or only its shape where it may carry personal data or keys. */
+  detail: z.string(),
+});
 const Port = z.object({ path: z.string(), manufacturer: z.string().optional() });
 const call = <A extends z.ZodType, R extends z.ZodType>(
   args: A,
@@ -338,6 +361,7 @@ export const IPC_CALLS = {
     z.object({ outcomes: z.array(Outcome) }),
     ['technician'],
   ),
+  /** A raw command, under the CLI terminal's gate; the answer as the terminal shows it. */
   'terminal.send': call(
     z
       .object({
@@ -349,61 +373,63 @@ export const IPC_CALLS = {
           .optional(),
       })
       .strict(),
-    z.object({ status: z.string(), payloadHex: z.string(), decoded: z.string() }),
+    z.object({ status: z.string(), answer: z.string() }),
     TECHNICIANS,
   ),
+  /** The frames of this session so far (the newest TERMINAL_FRAMES); terminal.frame goes on. */
   'terminal.log': call(
     z.object({ filter: z.string().max(64).optional() }).strict(),
-    z.array(
-      z.object({
-        at: z.string(),
-        dir: z.enum(['tx', 'rx', 'event']),
-        seq: z.number().int(),
-        command: z.string(),
-        status: z.string().optional(),
-        payloadHex: z.string(),
-      }),
-    ),
+    z.array(TerminalFrame),
     TECHNICIANS,
   ),
 } as const;
 
+const event = <P extends z.ZodType>(payload: P, access: CallAccess) => ({ payload, access });
+
+/**
+ * Events: name → payload schema and the roles that may receive it. The station core delivers
+ * an event only while the signed-in user's role allows it (`public`: also when no one is), so
+ * every transport (the window's IPC, the browser bridge) sends a page only what its user may see.
+ */
 export const IPC_EVENTS = {
-  'device.event': z.object({ name: z.string(), text: z.string(), pause: z.boolean() }),
+  'device.event': event(
+    z.object({ name: z.string(), text: z.string(), pause: z.boolean() }),
+    'signed-in',
+  ),
   /** Personalization's steps: feed, checks, encode, verify, print, mrz (progress 0..1 each). */
-  'job.step': z.object({
-    jobId: id,
-    kind: z.enum(['intake', 'personalize']),
-    step: z.string(),
-    progress: z.number().min(0).max(1),
-  }),
-  'job.outcome': Outcome,
-  'session.changed': Session.nullable(),
+  'job.step': event(
+    z.object({
+      jobId: id,
+      kind: z.enum(['intake', 'personalize']),
+      step: z.string(),
+      progress: z.number().min(0).max(1),
+    }),
+    'signed-in',
+  ),
+  'job.outcome': event(Outcome, 'signed-in'),
+  /** Signed in, or null when signed out or locked: the sign-in screen needs it too. */
+  'session.changed': event(Session.nullable(), 'public'),
   /** A job waits for the operator (what stopped it and what to do); null once it goes on. */
-  'job.paused': z
-    .object({ jobId: id, step: z.string(), status: z.string(), instruction: z.string() })
-    .nullable(),
-  'sync.state': Sync,
+  'job.paused': event(
+    z
+      .object({ jobId: id, step: z.string(), status: z.string(), instruction: z.string() })
+      .nullable(),
+    'signed-in',
+  ),
+  'sync.state': event(Sync, 'signed-in'),
   /** A personalization job ended (personalize.next's result, for every window). */
-  'job.personalized': Personalized,
-  /** The data page of the running job, laid out before it prints. */
-  'job.preview': z.object({ jobId: id, svg: z.string() }),
-  /** A frame of the device conversation (technicians' terminal, after terminal.send). */
-  'terminal.frame': z.object({
-    at: z.string(),
-    dir: z.enum(['tx', 'rx', 'event']),
-    seq: z.number().int(),
-    command: z.string(),
-    status: z.string().optional(),
-    payloadHex: z.string(),
-  }),
+  'job.personalized': event(Personalized, OPERATORS),
+  /** The data page of the running job, laid out before it prints (personal data). */
+  'job.preview': event(z.object({ jobId: id, svg: z.string() }), OPERATORS),
+  /** Each frame of the device conversation, both ways, decoded (the technicians' terminal). */
+  'terminal.frame': event(TerminalFrame, TECHNICIANS),
 } as const;
 
 export type IpcCallName = keyof typeof IPC_CALLS;
 export type IpcEventName = keyof typeof IPC_EVENTS;
 export type IpcArgs<N extends IpcCallName> = z.input<(typeof IPC_CALLS)[N]['args']>;
 export type IpcResult<N extends IpcCallName> = z.infer<(typeof IPC_CALLS)[N]['result']>;
-export type IpcEvent<E extends IpcEventName> = z.infer<(typeof IPC_EVENTS)[E]>;
+export type IpcEvent<E extends IpcEventName> = z.infer<(typeof IPC_EVENTS)[E]['payload']>;
 /** What the preload exposes (window.station) and the browser-mode bridge client implements. */
 export interface StationApi {
   invoke<N extends IpcCallName>(name: N, args: IpcArgs<N>): Promise<IpcReply<IpcResult<N>>>;
@@ -436,6 +462,13 @@ export function parseArgs<N extends IpcCallName>(
 
 export const isCallName = (s: unknown): s is IpcCallName =>
   typeof s === 'string' && Object.hasOwn(IPC_CALLS, s);
+
+/** Whether a user of `role` (undefined: no one signed in) may make a call or receive an event. */
+export function accessAllows(access: CallAccess, role: IpcRole | undefined): boolean {
+  if (access === 'public') return true;
+  if (role === undefined) return false;
+  return access === 'signed-in' || access.includes(role);
+}
 
 /**
  * Browser mode (development and tests only, never in a packaged build): the same calls over a

@@ -2,7 +2,7 @@
  * The window: connects the store to the station's events, signs in, locks after inactivity,
  * and shows the signed-in role's sections with the always-visible sync badge.
  */
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { Suspense, useCallback, useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useClient } from './client-context.ts';
 import { ShortcutsDialog } from './components/shortcuts-dialog.tsx';
@@ -10,7 +10,7 @@ import { SyncBadge } from './components/sync-badge.tsx';
 import { useShortcut } from './components/use-shortcut.ts';
 import { setLanguage } from './i18n/index.ts';
 import { SignInScreen } from './screens/sign-in.tsx';
-import { SECTIONS_BY_ROLE } from './sections.tsx';
+import { prefetchSections, SECTIONS_BY_ROLE } from './sections.tsx';
 import { useStation } from './store.ts';
 
 /** How often the badge, device and stock are refreshed besides the station's events. */
@@ -142,10 +142,20 @@ export function App() {
   const go = (i: number): void => {
     if (i >= sections.length) return;
     setSection(i);
-    // The new section's heading is where a keyboard user continues.
-    requestAnimationFrame(() => main.current?.querySelector('h1')?.focus());
+    // The new section's heading is where a keyboard user continues (a section loaded on first
+    // use shows its heading a few frames later).
+    let frames = 0;
+    const focusHeading = (): void => {
+      const h1 = main.current?.querySelector('h1');
+      if (h1) h1.focus();
+      else if (++frames < 60) requestAnimationFrame(focusHeading);
+    };
+    requestAnimationFrame(focusHeading);
   };
-  useEffect(() => setSection(0), [session?.role]);
+  useEffect(() => {
+    setSection(0);
+    if (session) prefetchSections(session.role);
+  }, [session?.role]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent): void => {
@@ -253,7 +263,9 @@ export function App() {
         </nav>
       )}
       <main id="main" ref={main} tabIndex={-1}>
-        {Screen && <Screen />}
+        <Suspense fallback={<p role="status">{t('app.loading')}</p>}>
+          {Screen && <Screen />}
+        </Suspense>
       </main>
       <ShortcutsDialog open={help} onClose={() => setHelp(false)} />
     </>

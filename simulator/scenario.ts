@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { SimDevice } from './device.ts';
 import type { HopperFile } from './hopper.ts';
 
@@ -36,7 +36,9 @@ export async function loadScenario(name: string): Promise<Scenario> {
   const known = scenarioNames();
   if (!known.includes(name))
     throw new Error(`unknown simulator scenario "${name}" (known: ${known.join(', ')})`);
-  const mod = (await import(pathToFileURL(join(dir, `${name}.ts`)).href)) as {
+  // A template the bundlers can follow (npm start's bundle holds every scenario); `name` is one
+  // of the files listed above.
+  const mod = (await import(`./scenarios/${name}.ts`)) as {
     scenario?: Scenario;
   };
   if (!mod.scenario) throw new Error(`simulator/scenarios/${name}.ts exports no scenario`);

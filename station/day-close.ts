@@ -6,7 +6,7 @@
 import type { Db } from '../db/open.ts';
 import { writeAudit } from './audit.ts';
 import { InvalidInputError, StationError } from './errors.ts';
-import { reconcileDay } from './reconcile.ts';
+import { reconcileDay, type Reconciliation } from './reconcile.ts';
 import { requireRole, type Actor } from './users.ts';
 
 export const DAY_CLOSED_ACTION = 'day.closed';
@@ -15,6 +15,29 @@ export interface DayClosed {
   date: string;
   at: string;
   by: string;
+}
+
+/** The day's reconciliation does not balance: what is wrong, for the supervisor to resolve. */
+export class DayNotBalancedError extends StationError {
+  constructor(
+    readonly date: string,
+    readonly discrepancies: Reconciliation['discrepancies'],
+    readonly flowMismatches: Reconciliation['flowMismatches'],
+  ) {
+    super(
+      `${date} does not balance (${discrepancies.length} discrepancies, ${flowMismatches.length} ledger mismatches): resolve them before closing the day`,
+      'does_not_balance',
+    );
+    this.name = 'DayNotBalancedError';
+  }
+}
+
+/** The day was closed already (by whom and when). */
+export class DayAlreadyClosedError extends StationError {
+  constructor(readonly closed: DayClosed) {
+    super(`${closed.date} was already closed by ${closed.by} at ${closed.at}`, 'closed');
+    this.name = 'DayAlreadyClosedError';
+  }
 }
 
 /** When (and by whom) the day was closed at this station, or undefined. */
@@ -47,18 +70,10 @@ export function closeDay(
     throw new InvalidInputError(`${date} has not come yet: close it on or after it`);
   return db.transaction(() => {
     const closed = dayClosed(db, stationId, date);
-    if (closed)
-      throw new StationError(
-        `${date} was already closed by ${closed.by} at ${closed.at}`,
-        'closed',
-      );
+    if (closed) throw new DayAlreadyClosedError(closed);
     const r = reconcileDay(db, date, { stationId });
     const s = r.stations.find((x) => x.stationId === stationId);
-    if (!r.balanced)
-      throw new StationError(
-        `${date} does not balance (${r.discrepancies.length} discrepancies, ${r.flowMismatches.length} ledger mismatches): resolve them before closing the day`,
-        'does_not_balance',
-      );
+    if (!r.balanced) throw new DayNotBalancedError(date, r.discrepancies, r.flowMismatches);
     const closing = s?.closing ?? 0;
     const entry = writeAudit(db, {
       actor,

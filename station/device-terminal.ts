@@ -7,10 +7,10 @@
  * session, until it is ejected. A production booklet can never be fed, printed or written here.
  */
 import type { EncoderClient } from '../drivers/encoder.ts';
-import type { Link, LinkResponse } from '../drivers/link.ts';
+import { FrameType, type Link, type LinkResponse, type TraceEntry } from '../drivers/link.ts';
 import { guardedOperation, permitIsLive, type DevicePermit } from '../drivers/permit.ts';
 import type { PrinterClient } from '../drivers/printer.ts';
-import { Command, commandName } from '../drivers/protocol.ts';
+import { Command, commandName, eventName, statusName } from '../drivers/protocol.ts';
 import type { Db } from '../db/open.ts';
 import {
   auditDeviceUse,
@@ -24,6 +24,94 @@ import { finishJob, journalStep } from './intake/journal.ts';
 import type { TransportKeyCustody } from './keys/custody.ts';
 import { transition } from './lifecycle.ts';
 import type { Actor } from './users.ts';
+
+/** A payload in hex, cut after `max` bytes (the length said). */
+export function hexPreview(b: Buffer, max = 48): string {
+  const h = b.subarray(0, max).toString('hex');
+  return b.length > max ? `${h}… (${b.length} bytes)` : h;
+}
+
+/**
+ * A payload as the terminal shows it. Payloads that may carry personal data or keys (print
+ * jobs, the MRZ read back, APDUs: data group contents, the BAC key seed, the AA private key,
+ * SCP03 cryptograms) are never shown: only their shape (an APDU's header, a response's status
+ * word, a length). Everything else in hex.
+ */
+export function shownPayload(code: number, payload: Buffer, dir: 'command' | 'response'): string {
+  if (code === Command.TRANSCEIVE) {
+    if (dir === 'command' && payload.length >= 4)
+      return `APDU ${payload.subarray(0, 4).toString('hex')} +${payload.length - 4} bytes (not shown)`;
+    if (dir === 'response' && payload.length >= 2)
+      return `SW ${payload.subarray(-2).toString('hex')} +${payload.length - 2} bytes (not shown)`;
+    return payload.length ? `${payload.length} bytes (not shown)` : '';
+  }
+  if (
+    (code === Command.PRINT_DATA_PAGE && dir === 'command') ||
+    (code === Command.READ_MRZ && dir === 'response')
+  )
+    return payload.length ? `${payload.length} bytes of personal data (not shown)` : '';
+  return hexPreview(payload);
+}
+
+/** One frame of the conversation as the terminal shows it (the window's terminal.frame). */
+export interface TerminalFrameView {
+  at: string;
+  dir: 'tx' | 'rx' | 'bad';
+  kind: 'command' | 'response' | 'event' | 'ack' | 'nak' | 'hello' | 'corrupt' | 'other';
+  seq: number | null;
+  name: string;
+  status?: string;
+  resent?: boolean;
+  detail: string;
+}
+
+/** Decodes a frame of the link's trace as far as the protocol allows, payloads as shownPayload. */
+export function terminalFrameView(e: TraceEntry): TerminalFrameView {
+  const at = new Date(e.at).toISOString();
+  const f = e.frame;
+  if (!f)
+    return {
+      at,
+      dir: e.dir,
+      kind: 'corrupt',
+      seq: null,
+      name: '',
+      detail: `${e.corrupt?.reason ?? 'corrupt'} (${e.corrupt?.bytes ?? 0} bytes dropped)`,
+    };
+  const base = { at, dir: e.dir, seq: f.seq, ...(e.retransmission ? { resent: true } : {}) };
+  switch (f.type) {
+    case FrameType.COMMAND:
+      return {
+        ...base,
+        kind: 'command',
+        name: commandName(f.code),
+        detail: shownPayload(f.code, f.payload, 'command'),
+      };
+    case FrameType.RESPONSE:
+      return {
+        ...base,
+        kind: 'response',
+        name: commandName(f.code),
+        status: statusName(f.payload[1] ?? 0),
+        detail: shownPayload(f.code, f.payload.subarray(2), 'response'),
+      };
+    case FrameType.EVENT:
+      return { ...base, kind: 'event', name: eventName(f.code), detail: hexPreview(f.payload) };
+    case FrameType.ACK:
+      return { ...base, kind: 'ack', name: '', detail: '' };
+    case FrameType.NAK:
+      return { ...base, kind: 'nak', name: '', detail: f.code ? '' : 'resend oldest' };
+    case FrameType.HELLO:
+      return { ...base, kind: 'hello', name: '', detail: '' };
+    default:
+      return {
+        ...base,
+        kind: 'other',
+        name: '',
+        detail: `type=0x${f.type.toString(16)} code=0x${f.code.toString(16)}`,
+      };
+  }
+}
 
 /** A terminal command refused by the station: nothing was sent. */
 export class TerminalRefusal extends StationError {

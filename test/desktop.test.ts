@@ -1,8 +1,10 @@
 /**
- * `npm start` as the README's first command runs it: the prestart step installs what the start
- * path needs (socat for the simulator's serial pair) and the desktop command, where Electron's
- * binary is missing (here: it cannot be fetched), says so and starts browser mode — the station
- * core on the simulator, the loopback bridge, the page address printed — until it is stopped.
+ * `npm start` as the README's first command runs it: scripts/start.mjs installs what the start
+ * path needs (socat for the simulator's serial pair), then runs the desktop command from its
+ * bundle (built when stale), which, where Electron's binary is missing (here: it
+ * cannot be fetched), says so and starts browser mode — the station core on the simulator, the
+ * loopback bridge, the renderer's production build (built when stale), the page address printed
+ * — until it is stopped.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -28,8 +30,9 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('npm start', () => {
-  it('installs socat first where it is missing (prestart)', () => {
-    expect(scripts.prestart).toBe('node scripts/ensure-system-deps.mjs --for start');
+  it('installs socat first where it is missing, in the start process itself', () => {
+    // No prestart script: scripts/start.mjs checks (and installs) before anything else.
+    expect(scripts.prestart).toBeUndefined();
     // A PATH without socat: the start path asks for it (dry run: nothing installed here).
     const bin = join(tmp, 'bin');
     spawnSync('mkdir', ['-p', bin]);
@@ -44,11 +47,20 @@ describe('npm start', () => {
     );
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('start: would install Debian packages: socat\n');
+    // npm start's own process on that PATH (no apt-get either): it tries, says why it could
+    // not, and starts nothing.
+    const start = spawnSync(process.execPath, [join(root, 'scripts', 'start.mjs'), '--dev'], {
+      env: { PATH: bin },
+      encoding: 'utf8',
+    });
+    expect(start.status).toBe(1);
+    expect(start.stdout).toBe('start: installing Debian packages: socat\n');
+    expect(start.stderr).toMatch(/^start: could not install socat: .*ENOENT/);
   });
 
-  it('starts browser mode where Electron cannot run: core, simulator and a token-guarded bridge', async () => {
+  it('starts browser mode where Electron cannot run: core, simulator, a token-guarded bridge and the built renderer', async () => {
     const [node, bin, ...args] = scripts.start!.split(' ');
-    expect([node, bin]).toEqual(['node', 'bin/station.mjs']);
+    expect([node, bin, ...args]).toEqual(['node', 'scripts/start.mjs', '--dev']);
     expect(existsSync(ELECTRON_DIST)).toBe(false);
     const dataDir = join(tmp, 'data');
     const env: NodeJS.ProcessEnv = { ...process.env, STATION_DATA_DIR: dataDir };
@@ -59,11 +71,14 @@ describe('npm start', () => {
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const killer = setTimeout(() => child.kill('SIGKILL'), 80_000);
     try {
       await expect
-        .poll(() => /browser mode ready in \d+ ms/.test(stdout), { timeout: 45_000 })
+        .poll(() => /browser mode ready in \d+ ms/.test(stdout), { timeout: 60_000 })
         .toBe(true);
+      expect(stdout).toMatch(
+        /^browser mode ready in \d+ ms \(process up \d+ ms, CPU \d+ ms\); Ctrl-C stops the station$/m,
+      );
       expect(stdout).toContain('*** DEVELOPMENT MODE (--dev)');
       expect(stdout).toContain(
         "Electron's binary is not installed (" +
@@ -78,6 +93,12 @@ describe('npm start', () => {
         /ws:\/\/127\.0\.0\.1:(\d+)\/\?token=([\w-]+)/.exec(stdout);
       expect(m, stdout).not.toBeNull();
       const [, port, token] = m!;
+      // The page is the production build (its CSP, hashed assets), not Vite's development server.
+      const page = /(http:\/\/127\.0\.0\.1:\d+\/)#/.exec(stdout)![1]!;
+      const html = await (await fetch(page)).text();
+      expect(html).toContain('http-equiv="Content-Security-Policy"');
+      expect(html).toMatch(/src="\.\/assets\/index-[\w-]+\.js"/);
+      expect(html).not.toContain('/@vite/client');
       const refused = await new Promise<number>((resolve) => {
         const ws = new WebSocket(`ws://127.0.0.1:${port}/?token=x${token}`);
         ws.on('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0));
@@ -110,5 +131,5 @@ describe('npm start', () => {
       clearTimeout(killer);
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-  }, 90_000);
+  }, 100_000);
 });

@@ -38,7 +38,7 @@ const electron = vi.hoisted(() => {
 vi.mock('electron', () => ({ ...electron, default: electron }));
 
 import { IPC_CALLS, ipcChannel } from '../contracts/ipc.ts';
-import { registerIpc } from '../electron/ipc-main.ts';
+import { forwardEvents, registerIpc } from '../electron/ipc-main.ts';
 import { APP_SCHEME_PRIVILEGES, appProtocolHandler, resolveAppPath } from '../electron/protocol.ts';
 import {
   CONTENT_SECURITY_POLICY,
@@ -221,5 +221,27 @@ describe('IPC in the main process', () => {
     };
     expect(users.ok).toBe(true);
     expect(users.value.map((u) => u.username)).toContain('technician');
+  });
+
+  it('sends the window the device conversation only while a technician is signed in', async () => {
+    const sent: { event: string; payload: unknown }[] = [];
+    const contents = {
+      isDestroyed: () => false,
+      send: (_channel: string, msg: { event: string; payload: unknown }) => sent.push(msg),
+    };
+    const stop = forwardEvents(core, contents as never);
+    const frames = () => sent.filter((m) => m.event === 'terminal.frame');
+    try {
+      await invoke(ipcChannel('session.signIn'), { username: 'operator', pin: DEV_PIN });
+      expect(await invoke(ipcChannel('status.device'), {})).toMatchObject({ ok: true });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(frames()).toEqual([]);
+      await invoke(ipcChannel('session.signIn'), { username: 'technician', pin: DEV_PIN });
+      expect(await invoke(ipcChannel('status.device'), {})).toMatchObject({ ok: true });
+      await expect.poll(() => frames().length).toBeGreaterThanOrEqual(2);
+      expect(frames()[0]!.payload).toMatchObject({ kind: 'command', name: 'GET_STATUS' });
+    } finally {
+      stop();
+    }
   });
 });

@@ -172,7 +172,7 @@ describe('a development start with a local central office', () => {
       const mode = await startBrowserMode({
         dataDir,
         lock,
-        serveRenderer: false,
+        renderer: 'none',
         localCentral: localCentralOffice(centralDir),
         lang: 'en',
       });

@@ -1,14 +1,14 @@
 /**
  * The production renderer (renderer/dist) in Debian's Chromium under its own CSP: no inline
- * script, no eval, nothing blocked; and with no station to reach it says so instead of showing
- * anything it was not told.
+ * script, no eval, nothing blocked (the day's charts load as a chunk of their own, under the same
+ * CSP); and with no station to reach it says so instead of showing anything it was not told.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureRendererBuild } from '../cli/renderer-build.ts';
 import {
   chromiumAvailable,
   launchChromium,
@@ -30,7 +30,8 @@ describe.skipIf(!chromiumAvailable())('the built renderer', () => {
   let chromium: Awaited<ReturnType<typeof launchChromium>>;
 
   beforeAll(async () => {
-    execFileSync('npm', ['run', 'build:renderer'], { cwd: ROOT, stdio: 'ignore' });
+    // The build browser mode serves (built when stale; other UI tests may be building it too).
+    await ensureRendererBuild();
     server = createServer((req, res) => {
       const file = normalize(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
       try {

@@ -22,13 +22,23 @@ describe.skipIf(!chromiumAvailable())('the station window in browser mode', () =
   let station: Awaited<ReturnType<typeof startInProcessBrowserMode>>;
   let chromium: Awaited<ReturnType<typeof launchChromium>>;
   let page: Page;
+  /** What the page sent and received over the bridge's WebSocket. */
+  const sent: { name?: string }[] = [];
+  const received: { event?: string; payload?: unknown }[] = [];
 
   beforeAll(async () => {
     station = await startInProcessBrowserMode({ scenario: 'counter-day' });
     chromium = await launchChromium();
     page = await chromium.context.newPage();
+    page.on('websocket', (ws) => {
+      ws.on('framesent', (f) => sent.push(JSON.parse(String(f.payload)) as { name?: string }));
+      ws.on('framereceived', (f) =>
+        received.push(JSON.parse(String(f.payload)) as { event?: string }),
+      );
+    });
     await page.goto(station.url);
   }, 90_000);
+  const terminalFrames = () => received.filter((m) => m.event === 'terminal.frame');
 
   afterAll(async () => {
     await chromium?.close();
@@ -129,6 +139,11 @@ describe.skipIf(!chromiumAvailable())('the station window in browser mode', () =
         await checkScreen('supervisor-review');
       } else await checkScreen(`supervisor-${i + 1}`);
     }
+  }, 90_000);
+
+  it('no frame of the device conversation reached the page while operator and supervisor worked', () => {
+    expect(sent.some((m) => m.name === 'personalize.next')).toBe(true);
+    expect(terminalFrames()).toEqual([]);
   });
 
   it('a technician sees every technician screen, which axe passes', async () => {
@@ -140,6 +155,44 @@ describe.skipIf(!chromiumAvailable())('the station window in browser mode', () =
       await page.locator('main h1').waitFor();
       await checkScreen(`technician-${i + 1}`);
     }
+  }, 60_000);
+
+  it("the technician's terminal shows the device conversation live, without polling", async () => {
+    const logCalls = () => sent.filter((m) => m.name === 'terminal.log').length;
+    await page.keyboard.press('Alt+Digit1');
+    await expect
+      .poll(() => page.locator('main h1').textContent())
+      .not.toBe('Terminal del dispositivo');
+    const before = logCalls();
+    await page.keyboard.press('Alt+Digit4');
+    await expect.poll(() => page.locator('main h1').textContent()).toBe('Terminal del dispositivo');
+    await expect.poll(logCalls).toBe(before + 1);
+    const rows = page.getByTestId('terminal-frames').locator('tbody tr');
+    // A command typed in the terminal: its frames both ways.
+    await page.locator('#term-command').fill('GET_COUNTERS');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('terminal-answer').textContent()).toMatch(/OK/);
+    await expect
+      .poll(() => rows.and(page.locator('[data-name="GET_COUNTERS"]')).count())
+      .toBeGreaterThanOrEqual(2);
+    // A frame the page did not cause: the device reports its cover opened.
+    station.mode.core.injectFault('cover-open');
+    await expect
+      .poll(() => rows.and(page.locator('[data-name="COVER_OPENED"]')).count(), {
+        timeout: 10_000,
+      })
+      .toBe(1);
+    station.mode.core.injectFault('cover-close');
+    await page.locator('#term-filter').fill('cover');
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-name')))).toEqual([
+      'COVER_OPENED',
+      'COVER_CLOSED',
+    ]);
+    // Frames came as events; the log was read once, when the screen opened.
+    expect(terminalFrames().length).toBeGreaterThan(4);
+    expect(logCalls()).toBe(before + 1);
+    await checkScreen('technician-terminal-live');
   });
 
   // Going offline (an enrolled station whose central office stops): test/ui-offline.test.ts.

@@ -1,7 +1,8 @@
 /**
- * `station desktop` (what `npm start` runs): the desktop app where Electron's binary is
- * present, else — said on screen — browser mode: the station core, the loopback bridge and
- * the renderer served by Vite, with the page's address printed. Runs until Ctrl-C.
+ * `station desktop` (what `npm start` runs, through scripts/start.mjs): the desktop app where
+ * Electron's binary is present, else — said on screen — browser mode: the station core, the
+ * loopback bridge and the renderer's production build (built first when missing or stale; or
+ * with --vite Vite's development server), with the page's address printed. Runs until Ctrl-C.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { checkCanStart, enterDevelopmentMode } from '../../station/core/open.ts'
 import { STATION_LANGUAGES, type StationLanguage } from '../../station/intake/messages.ts';
 import { isDevelopmentMode } from '../../station/keys/open.ts';
 import { LOCAL_CENTRAL_DEVELOPMENT_ONLY } from '../../station/sync/local-central.ts';
-import { RENDERER_DIST, startBrowserMode } from '../browser-mode.ts';
+import { startBrowserMode } from '../browser-mode.ts';
 import type { CliContext } from '../context.ts';
 import { localCentralFor } from '../local-central-option.ts';
 import { CliError } from '../errors.ts';
@@ -26,7 +27,7 @@ interface DesktopOpts {
   browser?: boolean;
   port?: string;
   scenario?: string;
-  built?: boolean;
+  vite?: boolean;
   lang: string;
   withCentral?: string | boolean;
 }
@@ -36,12 +37,9 @@ async function browserMode(ctx: CliContext, opts: DesktopOpts): Promise<void> {
   checkCanStart(dataDir, opts.port, { localCentral: opts.withCentral !== undefined });
   const lock = ctx.lockStation();
   const started = Date.now();
-  if (opts.built && !existsSync(join(RENDERER_DIST, 'index.html')))
-    throw new CliError(
-      '--built serves renderer/dist: build it first with "npm run build:renderer"',
-    );
   const mode = await startBrowserMode({
-    ...(opts.built ? { built: true } : {}),
+    // The production build by default (the bridge alone where renderer/ is not in the checkout).
+    ...(opts.vite ? { renderer: 'vite' as const } : {}),
     dataDir,
     lock,
     ...(opts.port ? { port: opts.port } : {}),
@@ -59,7 +57,11 @@ async function browserMode(ctx: CliContext, opts: DesktopOpts): Promise<void> {
       ctx.out(
         `renderer/ is not in this checkout: the station bridge alone is at ${mode.bridge.url}`,
       );
-    ctx.out(`browser mode ready in ${Date.now() - started} ms; Ctrl-C stops the station`);
+    const cpu = process.cpuUsage();
+    ctx.out(
+      `browser mode ready in ${Date.now() - started} ms (process up ${Math.round(process.uptime() * 1000)} ms, ` +
+        `CPU ${Math.round((cpu.user + cpu.system) / 1000)} ms); Ctrl-C stops the station`,
+    );
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         process.off('SIGINT', stop);
@@ -113,7 +115,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('desktop')
     .description(
-      'the desktop app (npm start): the Electron window where its binary is installed, else browser mode (the station core, a loopback bridge with a per-run token and the renderer served by Vite; the address is printed)',
+      "the desktop app (npm start): the Electron window where its binary is installed, else browser mode (the station core, a loopback bridge with a per-run token and the renderer's production build, built when missing or stale; the address is printed)",
     )
     .option(
       '--dev',
@@ -121,8 +123,8 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option('--browser', 'browser mode even where Electron is installed')
     .option(
-      '--built',
-      'browser mode serves the production build (renderer/dist, npm run build:renderer) instead of Vite',
+      '--vite',
+      "browser mode serves renderer/ with Vite's development server (follows edits; slower to start) instead of the production build",
     )
     .option(
       '--port <path>',

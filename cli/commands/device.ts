@@ -23,7 +23,12 @@ import {
 } from '../../drivers/protocol.ts';
 import type { Db } from '../../db/open.ts';
 import { auditDeviceUse, DEVICE_ROLES, permitMaintenance } from '../../station/device-gate.ts';
-import { DeviceTerminal, TerminalRefusal } from '../../station/device-terminal.ts';
+import {
+  DeviceTerminal,
+  hexPreview,
+  shownPayload,
+  TerminalRefusal,
+} from '../../station/device-terminal.ts';
 import { openStationCustody } from '../../station/keys/station-custody.ts';
 import type { Actor } from '../../station/users.ts';
 import type { CliContext } from '../context.ts';
@@ -82,29 +87,8 @@ async function withLink<T>(
   }
 }
 
-function hex(b: Buffer, max = 48): string {
-  const h = b.subarray(0, max).toString('hex');
-  return b.length > max ? `${h}… (${b.length} bytes)` : h;
-}
-
-/**
- * Payloads that may carry personal data or keys (print jobs, the MRZ read back, APDUs: DG
- * contents, BAC key seed, AA private key) are never shown: only their shape.
- */
-function shown(code: number, payload: Buffer, dir: 'command' | 'response'): string {
-  if (code === Cmd.TRANSCEIVE) {
-    if (dir === 'command' && payload.length >= 4)
-      return `APDU ${payload.subarray(0, 4).toString('hex')} +${payload.length - 4} bytes (not shown)`;
-    if (dir === 'response' && payload.length >= 2)
-      return `SW ${payload.subarray(-2).toString('hex')} +${payload.length - 2} bytes (not shown)`;
-  }
-  if (
-    (code === Cmd.PRINT_DATA_PAGE && dir === 'command') ||
-    (code === Cmd.READ_MRZ && dir === 'response')
-  )
-    return payload.length ? `${payload.length} bytes of personal data (not shown)` : '';
-  return hex(payload);
-}
+const hex = hexPreview;
+const shown = shownPayload;
 
 /** One line of the terminal for a frame, decoded as far as the protocol allows. */
 export function describeTrace(e: TraceEntry): string {

@@ -7,6 +7,7 @@
  * use cases they call (requireRole) or core.actor(roles) for reads that have no use case.
  */
 import {
+  accessAllows,
   IPC_CALLS,
   isCallName,
   parseArgs,
@@ -16,11 +17,11 @@ import {
   type IpcResult,
 } from '../../contracts/ipc.ts';
 import { IntakeDeviceError } from '../intake/intake.ts';
-import { DeviceError, Command, commandName } from '../../drivers/protocol.ts';
+import { DeviceError, Command, statusName } from '../../drivers/protocol.ts';
 import { discoverDevices, probeSerial, saveDeviceChoice } from '../../drivers/open.ts';
 import type { z } from 'zod';
 import { listAudit, verifyAudit } from '../audit.ts';
-import { DeviceTerminal } from '../device-terminal.ts';
+import { DeviceTerminal, shownPayload } from '../device-terminal.ts';
 import { AuthenticationError, PermissionError, StationError } from '../errors.ts';
 import { refusalMessage } from '../intake/messages.ts';
 import { getJob, jobJournal, listJobs } from '../intake/journal.ts';
@@ -51,27 +52,18 @@ const SUPERVISORS: readonly Role[] = ['supervisor', 'admin'];
 const TECHNICIANS: readonly Role[] = ['technician', 'admin'];
 
 /** The technician's terminal sessions, one per core (closed when the core closes). */
-const terminals = new WeakMap<StationCore, { terminal: DeviceTerminal; log: TerminalLine[] }>();
-type TerminalFrame = TerminalLine;
-interface TerminalLine {
-  at: string;
-  dir: 'tx' | 'rx' | 'event';
-  seq: number;
-  command: string;
-  status?: string;
-  payloadHex: string;
-}
+const terminals = new WeakMap<StationCore, DeviceTerminal>();
 
-function terminalOf(core: StationCore) {
+function terminalOf(core: StationCore): DeviceTerminal {
   const actor = core.actor(TECHNICIANS, 'use the device directly');
-  let t = terminals.get(core);
-  if (!t) {
-    const terminal = DeviceTerminal.open(core.db, actor, core.devices, core.openCustody);
-    t = { terminal, log: [] };
+  let terminal = terminals.get(core);
+  if (!terminal) {
+    const t = DeviceTerminal.open(core.db, actor, core.devices, core.openCustody);
     terminals.set(core, t);
-    core.onClose(() => terminal.close());
+    core.onClose(() => t.close());
+    terminal = t;
   }
-  return t;
+  return terminal;
 }
 
 /** Every call of the contract: the compiler finds a missing one. */
@@ -277,51 +269,21 @@ export const HANDLERS: { [N in IpcCallName]: Handler<N> } = {
     const run = await core.intake(1);
     return { outcomes: run.outcomes.map((o) => outcomeView(o, core.lang)) };
   },
+  // The frames themselves reach the window as terminal.frame events (the core decodes them).
   'terminal.send': async (core, a) => {
-    const t = terminalOf(core);
+    const terminal = terminalOf(core);
     const code = (Command as Record<string, number>)[a.command.toUpperCase()];
     if (code === undefined)
       throw new StationError(`${a.command} is not a command of the station protocol`, 'refused');
-    const payload = Buffer.from(a.payloadHex ?? '', 'hex');
-    const seq = t.log.length;
-    const frame = (f: TerminalFrame): void => {
-      t.log.push(f);
-      core.terminalFrame(f);
-    };
-    frame({
-      at: new Date().toISOString(),
-      dir: 'tx',
-      seq,
-      command: commandName(code),
-      payloadHex: payload.toString('hex'),
-    });
-    const r = await t.terminal.send(code, payload);
-    const status = `0x${r.status.toString(16).padStart(2, '0')}`;
-    frame({
-      at: new Date().toISOString(),
-      dir: 'rx',
-      seq,
-      command: commandName(code),
-      status,
-      payloadHex: r.payload.toString('hex'),
-    });
-    if (t.log.length > 1000) t.log.splice(0, t.log.length - 1000);
-    return {
-      status,
-      payloadHex: r.payload.toString('hex'),
-      decoded: printable(r.payload),
-    };
+    const r = await terminal.send(code, Buffer.from(a.payloadHex ?? '', 'hex'));
+    return { status: statusName(r.status), answer: shownPayload(code, r.payload, 'response') };
   },
   'terminal.log': (core, a) => {
-    const t = terminalOf(core);
+    const frames = core.terminalLog();
     const f = a.filter?.toUpperCase();
-    return f ? t.log.filter((l) => l.command.includes(f)) : t.log.slice();
+    return f ? frames.filter((l) => `${l.kind} ${l.name}`.toUpperCase().includes(f)) : frames;
   },
 };
-
-function printable(b: Buffer): string {
-  return b.toString('latin1').replace(/[^\x20-\x7e]/g, '.');
-}
 
 function subjectOf(details: unknown): string | null {
   if (details && typeof details === 'object') {
@@ -368,10 +330,8 @@ export function toIpcError(e: unknown): IpcError {
 
 /** Whether a role may make a call, by the contract (the core checks again). */
 function allowed(name: IpcCallName, role: Role | undefined): IpcError | undefined {
-  const access = IPC_CALLS[name].access;
-  if (access === 'public') return undefined;
+  if (accessAllows(IPC_CALLS[name].access, role)) return undefined;
   if (!role) return { code: 'not-signed-in', message: 'sign in first' };
-  if (access === 'signed-in' || (access as readonly string[]).includes(role)) return undefined;
   return { code: 'forbidden', message: `a ${role} may not do this (${name})` };
 }
 

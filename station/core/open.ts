@@ -277,19 +277,24 @@ export async function openStation(opts: OpenStationOptions): Promise<StationCore
         await pepper.close();
       });
     }
-    let custody: TransportKeyCustody;
-    try {
-      custody = await openStationCustody(dataDir);
-    } catch (e) {
-      throw new StartRefusedError(message(e));
-    }
-    res.add('the transport-key custody', () => custody.close());
+    // The transport-key custody and the application data key open side by side (each derives
+    // its key-file key, or opens its token session); whatever opened is closed if either fails.
+    const [custodyOpened, dataKey] = await Promise.allSettled([
+      openStationCustody(dataDir),
+      openStationDataKey(dataDir),
+    ]);
+    if (custodyOpened.status === 'fulfilled')
+      res.add('the transport-key custody', () => custodyOpened.value.close());
+    if (dataKey.status === 'fulfilled')
+      res.add('the application data key', () => dataKey.value.close());
+    if (custodyOpened.status === 'rejected')
+      throw new StartRefusedError(message(custodyOpened.reason));
+    const custody: TransportKeyCustody = custodyOpened.value;
     // Personalization needs the application data key; a station without one still does intake.
     let perso: OpenedPerso | { unavailable: string };
     try {
-      const dataKey = await openStationDataKey(dataDir);
-      res.add('the application data key', () => dataKey.close());
-      perso = { dataKey, cscas: stationCscas(dataDir) };
+      if (dataKey.status === 'rejected') throw dataKey.reason;
+      perso = { dataKey: dataKey.value, cscas: stationCscas(dataDir) };
     } catch (e) {
       perso = { unavailable: message(e) };
       note(`personalization is not available: ${message(e)}`);

@@ -6,10 +6,16 @@
  * the use cases it calls check that user's role (requireRole), as they do for the CLI.
  */
 import { EventEmitter } from 'node:events';
-import type { IpcEvent, IpcEventName } from '../../contracts/ipc.ts';
+import {
+  accessAllows,
+  IPC_EVENTS,
+  TERMINAL_FRAMES,
+  type IpcEvent,
+  type IpcEventName,
+} from '../../contracts/ipc.ts';
 import type { DeviceEvent, DeviceIdentity, DeviceStatus } from '../../drivers/device-client.ts';
 import type { EncoderClient } from '../../drivers/encoder.ts';
-import type { Link } from '../../drivers/link.ts';
+import type { Link, TraceEntry } from '../../drivers/link.ts';
 import type { PrinterClient } from '../../drivers/printer.ts';
 import type { Db } from '../../db/open.ts';
 import { agencyName } from '../agencies.ts';
@@ -40,6 +46,7 @@ import type { OpenedSync } from '../sync/open.ts';
 import type { StationLock } from '../station-lock.ts';
 import { authenticateWithRole, requireRole, type Actor, type Role } from '../users.ts';
 import { dayOf } from '../time.ts';
+import { terminalFrameView } from '../device-terminal.ts';
 import { issuedPerDay } from './day-charts.ts';
 import { describeEvent, pauseInstruction, pauseOf } from './device-words.ts';
 import type { Closers, SimulatedDevice } from './open.ts';
@@ -139,6 +146,9 @@ export class StationCore {
   #busy = false;
   #paused: { pause: OperatorPause; resolve: () => void; reject: (e: Error) => void } | undefined;
   #closed = false;
+  /** The device conversation of the technician's session (terminal.log), newest last. */
+  readonly #frames: IpcEvent<'terminal.frame'>[] = [];
+  #frameId = 0;
   lang: StationLanguage;
 
   constructor(opened: OpenedStation, seams: CoreSeams = {}) {
@@ -149,6 +159,9 @@ export class StationCore {
     const onEvent = (ev: DeviceEvent): void => this.#onDeviceEvent(ev);
     opened.printer.on('event', onEvent);
     opened.closers.add('the event listener', () => opened.printer.off('event', onEvent));
+    const onFrame = (e: TraceEntry): void => this.#onFrame(e);
+    opened.link.on('frame', onFrame);
+    opened.closers.add('the frame listener', () => opened.link.off('frame', onFrame));
     opened.closers.add('the Document Signers', () => {
       for (const signer of this.#signers.values()) signer.close();
       this.#signers.clear();
@@ -195,8 +208,35 @@ export class StationCore {
     this.#events.on(event, fn);
     return () => this.#events.off(event, fn);
   }
+  /**
+   * Events go out only while the signed-in user's role may receive them (the contract's
+   * IPC_EVENTS access): every driver (the window's IPC, the browser bridge, the console)
+   * listens through `on`, so none can pass one to a page that may not see it.
+   */
   #emit<E extends IpcEventName>(event: E, payload: IpcEvent<E>): void {
+    if (!this.#mayReceive(event)) return;
     this.#events.emit(event, payload);
+  }
+  #mayReceive(event: IpcEventName): boolean {
+    return accessAllows(IPC_EVENTS[event].access, this.#actor?.role);
+  }
+  /**
+   * Each frame of the device conversation, decoded with payloads that may carry personal data
+   * or keys shown only by their shape, for the technician's terminal (kept for terminal.log,
+   * at most TERMINAL_FRAMES). Nothing is decoded or kept while no one with the role is signed in.
+   */
+  #onFrame(e: TraceEntry): void {
+    if (!this.#mayReceive('terminal.frame')) return;
+    const frame = { id: ++this.#frameId, ...terminalFrameView(e) };
+    this.#frames.push(frame);
+    if (this.#frames.length > TERMINAL_FRAMES)
+      this.#frames.splice(0, this.#frames.length - TERMINAL_FRAMES);
+    this.#emit('terminal.frame', frame);
+  }
+  /** The frames of this session so far, oldest first (technicians and admins). */
+  terminalLog(): IpcEvent<'terminal.frame'>[] {
+    this.actor(['technician', 'admin'], 'read the device conversation');
+    return this.#frames.slice();
   }
   #onDeviceEvent(ev: DeviceEvent): void {
     if (ev.progress) {
@@ -231,6 +271,8 @@ export class StationCore {
       WORKING_ROLES,
       'work at the station',
     );
+    // The conversation a previous session saw is not the new user's.
+    this.#frames.length = 0;
     this.#actor = actor;
     let recovered: RecoveryResult | undefined;
     if (!this.#recovered) {
@@ -246,6 +288,7 @@ export class StationCore {
   signOut(): boolean {
     const was = this.#actor !== undefined;
     this.#actor = undefined;
+    this.#frames.length = 0;
     if (this.#lockTimer) clearTimeout(this.#lockTimer);
     this.#lockTimer = undefined;
     if (was) this.#emit('session.changed', null);
@@ -420,12 +463,6 @@ export class StationCore {
   preview(): { jobId: number; svg: string } | null {
     this.actor(['operator', 'supervisor'], 'see the data page');
     return this.#preview ?? null;
-  }
-
-  /** A frame of the technicians' terminal, for every window that shows it. */
-  terminalFrame(frame: IpcEvent<'terminal.frame'>): void {
-    this.actor(['technician', 'admin'], 'use the device directly');
-    this.#emit('terminal.frame', frame);
   }
 
   /**
