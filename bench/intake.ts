@@ -7,11 +7,9 @@
  *
  *   node bin/run-ts.mjs bench/intake.ts [booklets] [warm-up]
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { EncoderClient } from '../drivers/encoder.ts';
 import { openSerialLink } from '../drivers/open.ts';
 import { PrinterClient } from '../drivers/printer.ts';
@@ -19,11 +17,12 @@ import { seedStation } from '../station/dev-seed.ts';
 import { openStationDb } from '../station/identity.ts';
 import { intakeNextBooklet, releaseAccepted } from '../station/intake/intake.ts';
 import { openStationCustody } from '../station/keys/station-custody.ts';
+import { acquireStationLock } from '../station/station-lock.ts';
 import { authenticate } from '../station/users.ts';
 import { BENCH_STOCK_SIZE, scenario } from '../simulator/scenarios/bench-stock.ts';
 import { DEV_PIN } from '../simulator/seed.ts';
+import { startSimulatorProcess } from './simulator-process.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const warmUp = Number(process.argv[3] ?? 20);
 const count = Math.min(
   Number(process.argv[2] ?? BENCH_STOCK_SIZE - warmUp),
@@ -40,54 +39,16 @@ const env = {
   STATION_DEV_KEYS_PASSPHRASE: 'bench passphrase (development only)',
 };
 
-/** Starts the simulator as its own process; resolves with its station-side port path. */
-function startSimulatorProcess(): Promise<{ path: string; stop: () => Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'bin/station.mjs'),
-      'simulator',
-      '--scenario',
-      'bench-stock',
-      '--profile',
-      'zero-latency',
-      '--json',
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'], env },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const stop = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      try {
-        const { stationPath } = JSON.parse(out.slice(0, nl)) as { stationPath: string };
-        resolve({ path: stationPath, stop });
-      } catch (e) {
-        reject(new Error(`simulator printed no JSON line: ${out.slice(0, nl)} (${String(e)})`));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`simulator exited with ${code}: ${stderr}`)));
-  });
-}
-
 const ms = (us: number): string => (us / 1000).toFixed(2);
 const quantile = (sorted: number[], q: number): number =>
   sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'bench-intake-'));
-const sim = await startSimulatorProcess();
+const sim = await startSimulatorProcess({ scenario: 'bench-stock', env });
 try {
   await seedStation(dataDir, scenario.seed!(), env);
+  // Intake runs only in the process holding the data directory, as the station does.
+  const lock = acquireStationLock(dataDir, { command: 'bench intake' });
   const db = openStationDb(dataDir);
   const custody = await openStationCustody(dataDir, env);
   const link = await openSerialLink(sim.path);
@@ -115,6 +76,7 @@ try {
   await link.close();
   await custody.close();
   db.close();
+  lock.release();
 
   const sorted = [...cpu].sort((a, b) => a - b);
   const wallSorted = [...wall].sort((a, b) => a - b);

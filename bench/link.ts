@@ -17,9 +17,6 @@
  *
  * BENCH_LINK=cpu or BENCH_LINK=throughput runs one part only.
  */
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EncoderClient } from '../drivers/encoder.ts';
 import { Link } from '../drivers/link.ts';
 import { openSerialLink } from '../drivers/open.ts';
@@ -34,8 +31,8 @@ import {
   startSimulator,
   type ChipProfileName,
 } from '../simulator/index.ts';
+import { startSimulatorProcess } from './simulator-process.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runs = Number(process.argv[2] ?? 5);
 const roundTrips = Number(process.argv[3] ?? 2000);
 if (!(runs > 0) || !(roundTrips >= 8)) {
@@ -51,46 +48,6 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 };
-
-/** The simulator as its own process; resolves with its station-side port path. */
-function startSimulatorProcess(): Promise<{ path: string; stop: () => Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'bin/station.mjs'),
-      'simulator',
-      '--scenario',
-      'all-good',
-      '--profile',
-      'zero-latency',
-      '--json',
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const stop = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      try {
-        const { stationPath } = JSON.parse(out.slice(0, nl)) as { stationPath: string };
-        resolve({ path: stationPath, stop });
-      } catch (e) {
-        reject(new Error(`simulator printed no JSON line: ${out.slice(0, nl)} (${String(e)})`));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`simulator exited with ${code}: ${stderr}`)));
-  });
-}
 
 /** Station CPU (µs) and wall time (µs) per round trip of `fn`, called `n` times. */
 async function perRoundTrip(
@@ -108,7 +65,7 @@ async function perRoundTrip(
 }
 
 async function measureCpu(authority: PermitAuthority): Promise<void> {
-  const sim = await startSimulatorProcess();
+  const sim = await startSimulatorProcess({ scenario: 'all-good' });
   const link = await openSerialLink(sim.path);
   try {
     const printer = new PrinterClient(link);

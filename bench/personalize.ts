@@ -12,12 +12,10 @@
  * BENCH_PROFILE=<file.cpuprofile> writes a V8 CPU profile of the measured jobs only (not the
  * seeding or the warm-up), to open in Chrome DevTools.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { EncoderClient } from '../drivers/encoder.ts';
 import { openSerialLink } from '../drivers/open.ts';
 import { PrinterClient } from '../drivers/printer.ts';
@@ -35,8 +33,8 @@ import { acquireStationLock } from '../station/station-lock.ts';
 import { authenticate } from '../station/users.ts';
 import { BENCH_PERSO_SIZE, scenario } from '../simulator/scenarios/bench-perso.ts';
 import { DEV_PIN } from '../simulator/seed.ts';
+import { startSimulatorProcess } from './simulator-process.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const warmUp = Number(process.argv[3] ?? 20);
 const count = Math.min(Number(process.argv[2] ?? 1000), BENCH_PERSO_SIZE - warmUp);
 if (!(count > 0) || !(warmUp >= 0)) {
@@ -49,53 +47,6 @@ const env = {
   STATION_MODE: 'development',
   STATION_DEV_KEYS_PASSPHRASE: 'bench passphrase (development only)',
 };
-
-/**
- * Starts the simulator as its own process; resolves with its station-side port path and a way
- * to type on its console (faults and their remedies, as a person would).
- */
-function startSimulatorProcess(): Promise<{
-  path: string;
-  type: (line: string) => void;
-  stop: () => Promise<void>;
-}> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'bin/station.mjs'),
-      'simulator',
-      '--scenario',
-      'bench-perso',
-      '--profile',
-      'zero-latency',
-      '--json',
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'], env },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const stop = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      try {
-        const { stationPath } = JSON.parse(out.slice(0, nl)) as { stationPath: string };
-        resolve({ path: stationPath, type: (line) => child.stdin.write(`${line}\n`), stop });
-      } catch (e) {
-        reject(new Error(`simulator printed no JSON line: ${out.slice(0, nl)} (${String(e)})`));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`simulator exited with ${code}: ${stderr}`)));
-  });
-}
 
 const ms = (us: number): string => (us / 1000).toFixed(2);
 const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
@@ -119,7 +70,7 @@ function stepCpu(step: string): void {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'bench-perso-'));
-const sim = await startSimulatorProcess();
+const sim = await startSimulatorProcess({ scenario: 'bench-perso', env });
 try {
   const s0 = performance.now();
   await seedStation(dataDir, scenario.seed!(), env);
