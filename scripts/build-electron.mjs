@@ -7,6 +7,7 @@
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { NATIVE_PACKAGES } from './native-packages.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const packaging = process.argv.includes('--package');
@@ -14,16 +15,7 @@ const packaging = process.argv.includes('--package');
 // uses .electron-dev/dist-electron, beside its own rebuilt native modules).
 const outIndex = process.argv.indexOf('--out');
 const outDir = outIndex > 0 ? process.argv[outIndex + 1] : join(root, 'dist-electron');
-const external = [
-  'electron',
-  'better-sqlite3',
-  'serialport',
-  '@serialport/*',
-  'node-hid',
-  'pkcs11js',
-  'graphene-pk11',
-  '@resvg/resvg-js',
-];
+const external = ['electron', ...NATIVE_PACKAGES];
 
 const noDevelopment = {
   name: 'no-development-devices',

@@ -23,17 +23,12 @@ import {
 import { dirname, join, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { NATIVE_PACKAGES } from './native-packages.mjs';
 
 const STAMP_VERSION = 2;
 /** Packages with native parts, and tools, loaded from node_modules as they are. */
 export const EXTERNAL = [
-  'better-sqlite3',
-  'serialport',
-  '@serialport/*',
-  'node-hid',
-  'pkcs11js',
-  'graphene-pk11',
-  '@resvg/resvg-js',
+  ...NATIVE_PACKAGES,
   // PGlite finds its WebAssembly and data files beside its own module (--with-central).
   '@electric-sql/*',
   // ws's optional native helpers.
@@ -45,8 +40,10 @@ export const EXTERNAL = [
   '@electron/rebuild',
   'esbuild',
 ];
+/** This builder and the list of packages it leaves outside: a change to either rebuilds. */
 const BUILDER = createHash('sha256')
   .update(readFileSync(fileURLToPath(import.meta.url)))
+  .update(readFileSync(fileURLToPath(new URL('./native-packages.mjs', import.meta.url))))
   .digest('hex');
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 const sourceFiles = (dir) =>
