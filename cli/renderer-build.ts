@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processAlive } from '../station/station-lock.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const FINGERPRINT_FILE = '.source-fingerprint';
@@ -130,15 +131,6 @@ async function buildLock(root: string, note: (line: string) => void): Promise<()
     if (!said) note('renderer: another process is building renderer/dist; waiting for it');
     said = true;
     await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -138,15 +138,19 @@ function readHolder(db: SqliteDb): LockHolder | undefined {
   }
 }
 
-/** False only for a holder on this host whose process is gone. */
-function mayBeAlive(h: LockHolder): boolean {
-  if (h.host !== hostname()) return true;
+/** Whether process `pid` of this host exists (one of another user's counts: EPERM). */
+export function processAlive(pid: number): boolean {
   try {
-    process.kill(h.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** False only for a holder on this host whose process is gone. */
+function mayBeAlive(h: LockHolder): boolean {
+  return h.host !== hostname() || processAlive(h.pid);
 }
 
 function sleepSync(ms: number): void {
