@@ -18,7 +18,18 @@ export async function adminCall(
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const json = (await res.json()) as { error?: { code: string; message: string } };
-  if (!res.ok) throw new Error(`${json.error?.code}: ${json.error?.message}`);
+  const text = await res.text();
+  let json: { error?: { code?: string; message?: string } };
+  try {
+    json = JSON.parse(text) as typeof json;
+  } catch {
+    throw new Error(
+      `${method} ${path} at ${url}: HTTP ${res.status}, an answer that is not JSON (${JSON.stringify(text.slice(0, 80))})`,
+    );
+  }
+  if (!res.ok)
+    throw new Error(
+      `${method} ${path} at ${url}: HTTP ${res.status} ${json.error?.code ?? ''}: ${json.error?.message ?? 'no error message'}`,
+    );
   return json;
 }
