@@ -6,7 +6,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { encodePage } from './page-transfer.ts';
+import { encodePage, type LayeredRaster } from './page-transfer.ts';
 
 const BAYER = [
   [0, 8, 2, 10],
@@ -74,5 +74,81 @@ describe('MONO1 dithering', () => {
     const page = encodePage({ width: 16, height: 4, dpi: 300, rgba });
     const bits = new Uint8Array(inflateSync(page.data));
     expect([...bits]).toEqual([0xf0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+});
+
+/** docs/protocol.md and LayeredRaster: a pixel of a layered page is the darker of its layers. */
+function modelLuminance(rgba: Uint8Array, p: number): number {
+  return Math.floor((77 * rgba[p * 4]! + 150 * rgba[p * 4 + 1]! + 29 * rgba[p * 4 + 2]!) / 256);
+}
+
+function flattened(page: LayeredRaster): Uint8Array {
+  const out = page.fixed.rgba.slice();
+  for (const o of page.overlays)
+    for (let y = 0; y < o.height; y++)
+      for (let x = 0; x < o.width; x++) {
+        const from = y * o.width + x;
+        const to = (o.y + y) * page.width + o.x + x;
+        if (modelLuminance(o.rgba, from) < modelLuminance(out, to))
+          out.set(o.rgba.subarray(from * 4, from * 4 + 4), to * 4);
+      }
+  return out;
+}
+
+function modelGrey8(rgba: Uint8Array, width: number, height: number): Uint8Array {
+  return Uint8Array.from({ length: width * height }, (_, p) => modelLuminance(rgba, p));
+}
+
+describe('a layered page', () => {
+  const width = 61;
+  const height = 23;
+  const layered = (seed: number): LayeredRaster => ({
+    width,
+    height,
+    dpi: 300,
+    fixed: { width, height, dpi: 300, rgba: raster(width, height, seed) },
+    overlays: [
+      { x: 0, y: 0, width: 9, height: 5, rgba: raster(9, 5, seed + 1) },
+      { x: 13, y: 6, width: 30, height: 11, rgba: raster(30, 11, seed + 2, 1) },
+      { x: 40, y: 10, width: 21, height: 13, rgba: raster(21, 13, seed + 3) }, // overlaps the last
+      { x: 60, y: 22, width: 1, height: 1, rgba: new Uint8Array([0, 0, 0, 255]) },
+    ],
+  });
+
+  it.each([1, 2, 3])('is the page of its layers flattened, in both formats (seed %i)', (seed) => {
+    const page = layered(seed * 10);
+    const flat = flattened(page);
+    const mono = encodePage(page, 'mono1');
+    expect(new Uint8Array(inflateSync(mono.data))).toEqual(modelMono1(flat, width, height));
+    expect(mono.sha256).toEqual(encodePage({ width, height, dpi: 300, rgba: flat }).sha256);
+    const grey = encodePage(page, 'grey8');
+    expect(new Uint8Array(inflateSync(grey.data))).toEqual(modelGrey8(flat, width, height));
+  });
+
+  it('never writes its fixed layer, shared by the pages after it', () => {
+    const page = layered(40);
+    const before = page.fixed.rgba.slice();
+    const first = encodePage(page, 'mono1');
+    encodePage(page, 'grey8');
+    expect(page.fixed.rgba).toEqual(before);
+    // The same fixed layer under other overlays: nothing of the first page's overlays remains.
+    const other = { ...page, overlays: [] };
+    expect(new Uint8Array(inflateSync(encodePage(other, 'mono1').data))).toEqual(
+      modelMono1(before, width, height),
+    );
+    expect(encodePage(page, 'mono1').sha256).toEqual(first.sha256);
+  });
+
+  it('refuses overlays off the page and a fixed layer of another size, naming them', () => {
+    const page = layered(50);
+    const off = { ...page.overlays[3]!, x: 61 };
+    expect(() => encodePage({ ...page, overlays: [page.overlays[0]!, off] })).toThrow(
+      /overlay 1 \(1 x 1 at 61, 22\) is not within the 61 x 23 page/,
+    );
+    const short = { ...page.overlays[0]!, rgba: new Uint8Array(10) };
+    expect(() => encodePage({ ...page, overlays: [short] })).toThrow(/overlay 0 holds 10 bytes/);
+    expect(() => encodePage({ ...page, width: 62 })).toThrow(
+      /fixed layer is 61 x 23, the page 62 x 23/,
+    );
   });
 });

@@ -15,6 +15,26 @@ export interface RgbaRaster {
   rgba: Uint8Array;
 }
 
+/** An RGBA raster placed on a page at pixel offset (x, y). */
+export interface RasterOverlay extends Omit<RgbaRaster, 'dpi'> {
+  x: number;
+  y: number;
+}
+
+/**
+ * A page as a fixed layer shared by many pages (never written here; what is derived from it for
+ * each format is kept with it) and overlays drawn over it. Paper is white and ink dark, and no
+ * overlay's ink meets another's or the fixed layer's, so a pixel of the page is the darker of
+ * the layers there: the same page as drawing all of it at once, for a fraction of the pixels.
+ */
+export interface LayeredRaster {
+  width: number;
+  height: number;
+  dpi: number;
+  fixed: RgbaRaster;
+  overlays: readonly RasterOverlay[];
+}
+
 export type PageFormatName = 'mono1' | 'grey8';
 export const PAGE_FORMAT_CODES: Record<PageFormatName, number> = {
   mono1: PageFormat.MONO1,
@@ -90,28 +110,115 @@ function ditherMono1(rgba: Uint8Array, width: number, height: number): Uint8Arra
   return raw;
 }
 
-/**
- * Turns an RGBA raster into a page for the wire. `mono1` (the default of PrinterClient) dithers
- * the tones with a 4 x 4 ordered matrix: text and the MRZ stay solid, the portrait keeps its
- * tones as dot density, and the regular pattern compresses about ten times better than grey.
- */
-export function encodePage(raster: RgbaRaster, format: PageFormatName = 'mono1'): EncodedPage {
-  const { width, height, dpi, rgba } = raster;
+/** The ordered-dither threshold at page pixel (x, y). */
+function threshold(x: number, y: number): number {
+  return BAYER4[(y & 3) * 4 + (x & 3)]!;
+}
+
+function checkSize(width: number, height: number, dpi: number): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
     throw new RangeError(`page raster size ${width} x ${height} is not a positive whole size`);
   if (width > 0xffff || height > 0xffff || !Number.isInteger(dpi) || dpi < 1 || dpi > 0xffff)
     throw new RangeError(`page raster ${width} x ${height} at ${dpi} dpi is out of range`);
-  if (rgba.length !== width * height * 4)
+}
+
+function checkRgba(what: string, r: { width: number; height: number; rgba: Uint8Array }): void {
+  if (r.rgba.length !== r.width * r.height * 4)
     throw new RangeError(
-      `page raster holds ${rgba.length} bytes, ${width} x ${height} RGBA needs ${width * height * 4}`,
+      `${what} holds ${r.rgba.length} bytes, ${r.width} x ${r.height} RGBA needs ${r.width * r.height * 4}`,
     );
+}
+
+function greyOf(rgba: Uint8Array, pixels: number): Uint8Array {
+  const raw = new Uint8Array(pixels);
+  for (let p = 0, i = 0; p < pixels; p++, i += 4) raw[p] = luminance(rgba, i);
+  return raw;
+}
+
+/** What each format makes of a fixed layer, made once per layer (its pixels never change). */
+const fixedEncodings = new WeakMap<Uint8Array, Partial<Record<PageFormatName, Uint8Array>>>();
+function fixedEncoding(fixed: RgbaRaster, format: PageFormatName): Uint8Array {
+  let memo = fixedEncodings.get(fixed.rgba);
+  if (!memo) fixedEncodings.set(fixed.rgba, (memo = {}));
+  return (memo[format] ??=
+    format === 'grey8'
+      ? greyOf(fixed.rgba, fixed.width * fixed.height)
+      : ditherMono1(fixed.rgba, fixed.width, fixed.height));
+}
+
+/** The raw (uncompressed) page of a layered raster: the fixed layer's, darkened by each overlay. */
+function layeredRaw(page: LayeredRaster, format: PageFormatName): Uint8Array {
+  const { width, height, fixed, overlays } = page;
+  if (fixed.width !== width || fixed.height !== height)
+    throw new RangeError(
+      `fixed layer is ${fixed.width} x ${fixed.height}, the page ${width} x ${height}`,
+    );
+  checkRgba('fixed layer', fixed);
+  for (const [i, o] of overlays.entries()) {
+    checkRgba(`overlay ${i}`, o);
+    const inside =
+      Number.isInteger(o.x) &&
+      Number.isInteger(o.y) &&
+      o.x >= 0 &&
+      o.y >= 0 &&
+      o.x + o.width <= width &&
+      o.y + o.height <= height;
+    if (!inside)
+      throw new RangeError(
+        `overlay ${i} (${o.width} x ${o.height} at ${o.x}, ${o.y}) is not within the ${width} x ${height} page`,
+      );
+  }
+  const raw = fixedEncoding(fixed, format).slice();
+  const stride = Math.ceil(width / 8);
+  for (const o of overlays) {
+    const words =
+      littleEndian && o.rgba.byteOffset % 4 === 0
+        ? new Uint32Array(o.rgba.buffer, o.rgba.byteOffset, o.width * o.height)
+        : undefined;
+    for (let oy = 0, p = 0; oy < o.height; oy++) {
+      const y = o.y + oy;
+      for (let ox = 0; ox < o.width; ox++, p++) {
+        if (words !== undefined && words[p] === 0xffffffff) continue;
+        const lum = luminance(o.rgba, p * 4);
+        const x = o.x + ox;
+        if (format === 'grey8') {
+          const at = y * width + x;
+          if (lum < raw[at]!) raw[at] = lum;
+        } else if (lum < threshold(x, y)) raw[y * stride + (x >> 3)]! |= 0x80 >> (x & 7);
+      }
+    }
+  }
+  return raw;
+}
+
+function isLayered(r: RgbaRaster | LayeredRaster): r is LayeredRaster {
+  return 'fixed' in r;
+}
+
+/**
+ * Turns a raster into a page for the wire. `mono1` (the default of PrinterClient) dithers the
+ * tones with a 4 x 4 ordered matrix: text and the MRZ stay solid, the portrait keeps its tones as
+ * dot density, and the regular pattern compresses about ten times better than grey. A layered
+ * raster gives the same page as its layers drawn into one RGBA raster: a pixel is ink where the
+ * darker of its layers is below the threshold, that is where any layer is.
+ */
+export function encodePage(
+  raster: RgbaRaster | LayeredRaster,
+  format: PageFormatName = 'mono1',
+): EncodedPage {
+  const { width, height, dpi } = raster;
+  checkSize(width, height, dpi);
+  if (format !== 'grey8' && format !== 'mono1')
+    throw new RangeError(`unknown page format "${String(format)}" (mono1, grey8)`);
   let raw: Uint8Array;
-  if (format === 'grey8') {
-    raw = new Uint8Array(width * height);
-    for (let p = 0, i = 0; p < raw.length; p++, i += 4) raw[p] = luminance(rgba, i);
-  } else if (format === 'mono1') {
-    raw = ditherMono1(rgba, width, height);
-  } else throw new RangeError(`unknown page format "${String(format)}" (mono1, grey8)`);
+  if (isLayered(raster)) raw = layeredRaw(raster, format);
+  else {
+    checkRgba('page raster', raster);
+    raw =
+      format === 'grey8'
+        ? greyOf(raster.rgba, width * height)
+        : ditherMono1(raster.rgba, width, height);
+  }
   const data = deflateSync(raw, { level: 6 });
   return {
     format: PAGE_FORMAT_CODES[format],

@@ -7,6 +7,7 @@ import {
   DATA_HEADER,
   dataPayload,
   encodePage,
+  type LayeredRaster,
   type PageFormatName,
   type RgbaRaster,
 } from './page-transfer.ts';
@@ -85,7 +86,7 @@ export class PrinterClient extends DeviceClient {
    * device's answer or status, as for any command).
    */
   async printPage(
-    raster: RgbaRaster,
+    raster: RgbaRaster | LayeredRaster,
     permit: DevicePermit,
     opts: PrintPageOptions = {},
   ): Promise<PagePrintReport> {

@@ -94,6 +94,41 @@ export class DataPageError extends Error {
   }
 }
 
+/** A rectangle on the page in millimetres from the top left corner. */
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** SVG elements drawn within `box` (nothing of them reaches outside it). */
+export interface PageElement {
+  svg: string;
+  box: Box;
+}
+
+/** An overlay of the page: its elements and the fonts (DATA_PAGE_FONTS keys) they are set in. */
+export interface PageOverlay extends PageElement {
+  fonts: DataPageFont[];
+}
+
+export type DataPageFont = keyof typeof DATA_PAGE_FONTS;
+
+/**
+ * The data page as one SVG, and the same page in two layers for printing: `fixedSvg`, the page
+ * without the holder's data (captions, header: the same on every page of a station, so its
+ * raster can be made once), and `overlays`, the holder's data (field values, portrait,
+ * signature, MRZ), each a self-contained SVG fragment with the box it stays within. Drawn over
+ * the fixed layer they give `svg`: nothing of one overlay touches the ink of another or of the
+ * fixed layer.
+ */
+export interface DataPageLayers {
+  svg: string;
+  fixedSvg: string;
+  overlays: PageOverlay[];
+}
+
 export interface DataPageInput {
   /** A parsed application (mrtd/application.ts `parseApplication`). */
   application: Application;
@@ -225,7 +260,8 @@ function textEl(
   return `<text x="${n(x)}" y="${n(y)}"${attrs}${sz}${tl}>${escapeXml(text)}</text>`;
 }
 
-function fieldEls(f: Field, fonts: PageFonts): string {
+/** A field's caption (the same on every page) and its value (the holder's). */
+function fieldEls(f: Field, fonts: PageFonts): { caption: string; value?: PageElement } {
   const pad = 1;
   const w = f.width - 2 * pad;
   const capEs = textWidth(fonts.regular, `${f.es} / `, SIZE.caption);
@@ -235,16 +271,23 @@ function fieldEls(f: Field, fonts: PageFonts): string {
     `<text x="${n(f.x + pad)}" y="${n(f.y + 1.9)}" font-size="${SIZE.caption}"` +
     `${capFit ? ` textLength="${n(w)}" lengthAdjust="spacingAndGlyphs"` : ''}>` +
     `${escapeXml(f.es)} / <tspan font-style="italic">${escapeXml(f.en)}</tspan></text>`;
-  const value = f.value
-    ? textEl(
-        f.x + pad,
-        f.y + 5.0,
-        f.value,
-        '',
-        fitted(f.value, fonts.regular, SIZE.value, SIZE.minValue, w),
-      )
-    : '';
-  return caption + value;
+  if (!f.value) return { caption };
+  const baseline = f.y + 5.0;
+  const fit = fitted(f.value, fonts.regular, SIZE.value, SIZE.minValue, w);
+  return {
+    caption,
+    value: {
+      svg: textEl(f.x + pad, baseline, f.value, '', fit),
+      // The value never runs past its cell (fitted to it); capitals with accents reach about
+      // 1.2 em above the baseline and descenders 0.25 em below it.
+      box: textBox(f.x, f.width, baseline, fit.size),
+    },
+  };
+}
+
+/** A box (mm) sure to hold a line of text set at `size` on `baseline` within [x, x + width]. */
+function textBox(x: number, width: number, baseline: number, size: number): Box {
+  return { x: x - 0.5, y: baseline - 1.4 * size, width: width + 1, height: 1.9 * size };
 }
 
 function jpegHref(field: string, data: Uint8Array, problems: string[]): string | undefined {
@@ -304,6 +347,11 @@ function check(input: DataPageInput): {
  * images that cannot be printed); nothing is produced for a bad input.
  */
 export function dataPageSvg(input: DataPageInput): string {
+  return dataPageLayers(input).svg;
+}
+
+/** The data page and its two layers for printing (DataPageLayers); throws as `dataPageSvg`. */
+export function dataPageLayers(input: DataPageInput): DataPageLayers {
   const fonts = pageFonts();
   const app = input.application;
   const { dateOfIssue, authority, problems } = check(input);
@@ -425,67 +473,116 @@ export function dataPageSvg(input: DataPageInput): string {
     },
   );
 
-  const out: string[] = [];
+  // `page` is the whole page; `fixed` the same without the holder's data, which goes to
+  // `overlays` as well, each in a group carrying what it would inherit on the page.
+  const page: string[] = [];
+  const fixed: string[] = [];
+  const overlays: PageOverlay[] = [];
+  const both = (...els: string[]): void => {
+    page.push(...els);
+    fixed.push(...els);
+  };
+  const textGroup = `font-family="'${DATA_PAGE_FONTS.regular.family}'" font-stretch="condensed" fill="#000"`;
+  const holders = (el: PageElement, group: string, fonts: DataPageFont[]): void => {
+    page.push(el.svg);
+    overlays.push({ svg: group ? `<g ${group}>${el.svg}</g>` : el.svg, box: el.box, fonts });
+  };
   const W = TD3_PAGE.width;
   const H = TD3_PAGE.height;
-  out.push(
+  both(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}mm" height="${H}mm" viewBox="0 0 ${W} ${H}">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<g font-family="'${DATA_PAGE_FONTS.regular.family}'" font-stretch="condensed" fill="#000">`,
+    `<g ${textGroup}>`,
   );
+  const fieldsOf = (fs: Field[]): void => {
+    for (const f of fs) {
+      const { caption, value } = fieldEls(f, fonts);
+      page.push(caption + (value?.svg ?? ''));
+      fixed.push(caption);
+      if (value)
+        overlays.push({
+          svg: `<g ${textGroup}>${value.svg}</g>`,
+          box: value.box,
+          fonts: ['regular'],
+        });
+    }
+  };
 
-  // Zone I: header (fields 01, 02) to the right of the portrait, then fields 03-05.
-  out.push('<g id="zone-I">');
+  // Zone I: header (fields 01, 02) to the right of the portrait, then fields 03-05. The issuing
+  // State is the station's, not the holder's.
+  both('<g id="zone-I">');
   const headerMid = (COL[0] + COL[2]) / 2;
   if (input.issuingStateName) {
     const s = upper(input.issuingStateName);
     const fit = fitted(s, fonts.bold, SIZE.state, SIZE.minValue, full);
-    out.push(textEl(headerMid, 4.3, s, ' font-weight="bold" text-anchor="middle"', fit));
+    both(textEl(headerMid, 4.3, s, ' font-weight="bold" text-anchor="middle"', fit));
   }
-  out.push(
+  both(
     `<text x="${n(headerMid)}" y="7.6" text-anchor="middle" font-size="${SIZE.document}">PASAPORTE / <tspan font-style="italic">PASSPORT</tspan></text>`,
   );
-  for (const f of fields.slice(0, 3)) out.push(fieldEls(f, fonts));
-  out.push('</g>');
-
-  out.push('<g id="zone-II">');
-  for (const f of fields.slice(3, fields.length - 3)) out.push(fieldEls(f, fonts));
-  out.push('</g>', '<g id="zone-III">');
-  for (const f of fields.slice(fields.length - 3)) out.push(fieldEls(f, fonts));
-  out.push('</g>');
+  fieldsOf(fields.slice(0, 3));
+  both('</g>', '<g id="zone-II">');
+  fieldsOf(fields.slice(3, fields.length - 3));
+  both('</g>', '<g id="zone-III">');
+  fieldsOf(fields.slice(fields.length - 3));
+  both('</g>');
 
   // Zone IV: the signature band between the last row and the MRZ (Figure 7: 12.0 mm).
   const sigTop = row(7);
   const mrzTop = H - TD3_PAGE.mrzHeight;
-  out.push(
+  both(
     '<g id="zone-IV">',
     `<text x="${n(COL[0] + 1)}" y="${n(sigTop + 1.9)}" font-size="${SIZE.caption}">Firma del titular / <tspan font-style="italic">${escapeXml("Holder's signature")}</tspan></text>`,
   );
-  if (signature)
-    out.push(
-      `<image x="${n(COL[0] + 1)}" y="${n(sigTop + 2.6)}" width="${n(full / 2)}" height="${n(mrzTop - sigTop - 3)}" preserveAspectRatio="xMinYMid meet" href="${signature}"/>`,
+  if (signature) {
+    const box = { x: COL[0] + 1, y: sigTop + 2.6, width: full / 2, height: mrzTop - sigTop - 3 };
+    holders(
+      {
+        svg: `<image x="${n(box.x)}" y="${n(box.y)}" width="${n(box.width)}" height="${n(box.height)}" preserveAspectRatio="xMinYMid meet" href="${signature}"/>`,
+        box,
+      },
+      '',
+      [],
     );
-  out.push('</g>');
+  }
+  both('</g>');
 
   // Zone V: the portrait, at most 35 x 45 mm, 2 mm from the left edge, aspect ratio kept.
   const faceBottom = mrzTop - 14.8; // Figure 7: 14.8 mm between the portrait and the MRZ.
-  out.push(
-    '<g id="zone-V">',
-    `<image x="${TD3_PAGE.margin}" y="${n(faceBottom - 45)}" width="35" height="45" preserveAspectRatio="xMidYMid meet" href="${face}"/>`,
-    '</g>',
-    '</g>',
+  both('<g id="zone-V">');
+  const faceBox = { x: TD3_PAGE.margin, y: faceBottom - 45, width: 35, height: 45 };
+  holders(
+    {
+      svg: `<image x="${faceBox.x}" y="${n(faceBox.y)}" width="35" height="45" preserveAspectRatio="xMidYMid meet" href="${face}"/>`,
+      box: faceBox,
+    },
+    '',
+    [],
   );
+  both('</g>', '</g>');
 
   // Zone VII: each MRZ character at its own cell, so the pitch is exact whatever the renderer.
-  out.push(
-    `<g id="zone-VII" font-family="'${DATA_PAGE_FONTS.ocrB.family}'" font-size="${n(mrzFontSize())}" fill="#000">`,
-  );
+  const mrzGroup = `font-family="'${DATA_PAGE_FONTS.ocrB.family}'" font-size="${n(mrzFontSize())}" fill="#000"`;
+  both(`<g id="zone-VII" ${mrzGroup}>`);
   for (const [i, line] of [input.mrz.line1, input.mrz.line2].entries()) {
     const xs = [...line].map((_, k) => n(mrzCellLeft(k))).join(' ');
-    out.push(`<text x="${xs}" y="${n(mrzBaseline(i as 0 | 1))}">${escapeXml(line)}</text>`);
+    const baseline = mrzBaseline(i as 0 | 1);
+    holders(
+      {
+        svg: `<text x="${xs}" y="${n(baseline)}">${escapeXml(line)}</text>`,
+        box: textBox(
+          mrzCellLeft(0),
+          mrzCellLeft(TD3_LINE_LENGTH) - mrzCellLeft(0),
+          baseline,
+          mrzFontSize(),
+        ),
+      },
+      mrzGroup,
+      ['ocrB'],
+    );
   }
-  out.push('</g>', '</svg>');
-  return out.join('\n') + '\n';
+  both('</g>', '</svg>');
+  return { svg: page.join('\n') + '\n', fixedSvg: fixed.join('\n') + '\n', overlays };
 }
 
 /** The MRZ zone alone (Zone VII at its place on a blank page), for the camera's glyph templates. */

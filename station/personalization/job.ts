@@ -22,7 +22,7 @@ import { DeviceError, Status } from '../../drivers/protocol.ts';
 import type { Db } from '../../db/open.ts';
 import { buildLds, mrzOf, signLds, type Application } from '../../mrtd/application.ts';
 import { readAsBorder, type BorderReport } from '../../mrtd/border-reader.ts';
-import { dataPageSvg } from '../../mrtd/data-page.ts';
+import { dataPageLayers } from '../../mrtd/data-page.ts';
 import {
   PersoWriteError,
   personalizationSteps,
@@ -485,7 +485,7 @@ export async function runJob(
     // The data page is laid out (and checked) here, before anything is written: a page that
     // cannot be made must not cost a booklet. Its date of issue is today's, its authority the
     // application's or our agency's.
-    const pageSvg = dataPageSvg({
+    const pageLayers = dataPageLayers({
       application,
       documentNumber,
       mrz: { line1: m.line1, line2: m.line2 },
@@ -497,7 +497,7 @@ export async function runJob(
         application.additionalDocumentDetails?.issuingAuthority ??
         agencyName(db, identity.agencyCode),
     });
-    opts.onPage?.(pageSvg, jobId);
+    opts.onPage?.(pageLayers.svg, jobId);
     const page: DataPageToPrint = {
       mrz: [m.line1, m.line2],
       fields: {
@@ -509,7 +509,7 @@ export async function runJob(
         sex: application.sex,
         dateOfExpiry: application.dateOfExpiry,
       },
-      svg: () => pageSvg,
+      layers: pageLayers,
     };
     db.transaction(() => {
       recordPersoFacts(db, jobId, {
