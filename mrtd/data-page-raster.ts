@@ -3,13 +3,7 @@
  * committed in assets/fonts only (no system fonts), so the pixels do not depend on the machine.
  */
 import { Resvg } from '@resvg/resvg-js';
-import {
-  DATA_PAGE_FONT_DIR,
-  DATA_PAGE_FONTS,
-  type DataPageLayers,
-  TD3_PAGE,
-  dataPageFontFiles,
-} from './data-page.ts';
+import { DATA_PAGE_FONTS, type DataPageLayers, TD3_PAGE, dataPageFontFiles } from './data-page.ts';
 
 /** The simulated passport printer's resolution (dots per inch), typical of card/booklet printers. */
 export const PRINTER_DPI = 300;
@@ -127,7 +121,7 @@ export function rasterizeDataPageLayers(
   // resolution, its height rounded to whole pixels, each axis scaled to its own.
   const sx = width / TD3_PAGE.width;
   const sy = height / TD3_PAGE.height;
-  const overlays = layers.overlays.map(({ svg, box, fonts }): PlacedRaster => {
+  const overlays = layers.overlays.map(({ svg, box, fontFiles }): PlacedRaster => {
     const x0 = Math.max(0, Math.floor(box.x * sx) - 1);
     const y0 = Math.max(0, Math.floor(box.y * sy) - 1);
     const x1 = Math.min(width, Math.ceil((box.x + box.width) * sx) + 1);
@@ -140,8 +134,7 @@ export function rasterizeDataPageLayers(
       `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" preserveAspectRatio="none" ` +
       `viewBox="${x0 / sx} ${y0 / sy} ${w / sx} ${h / sy}">${svg}</svg>`;
     // Only the fonts it is set in: resvg reads every font file it is given for each drawing.
-    const files = fonts.map((f) => DATA_PAGE_FONT_DIR + DATA_PAGE_FONTS[f].file);
-    const r = raster(resvg(doc, dpi, w, files), dpi);
+    const r = raster(resvg(doc, dpi, w, fontFiles), dpi);
     if (r.width !== w || r.height !== h)
       throw new Error(`overlay rendered ${r.width} x ${r.height}, its box is ${w} x ${h} pixels`);
     return { x: x0, y: y0, width: w, height: h, rgba: r.rgba };

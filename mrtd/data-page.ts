@@ -40,6 +40,16 @@ export const DATA_PAGE_FONTS = {
 
 export const DATA_PAGE_FONT_DIR = fileURLToPath(new URL('../assets/fonts/', import.meta.url));
 
+/**
+ * DejaVu Sans Condensed cut to the Latin script (scripts/subset-fonts.mjs), for drawing a field
+ * value alone: resvg reads its font files again for each glyph, and this one is a tenth of the
+ * whole. Same family, outlines and metrics; a value it lacks a glyph for uses the whole file.
+ */
+export const DATA_PAGE_LATIN_VALUES = {
+  file: 'DejaVuSansCondensed-Latin.ttf',
+  family: 'DejaVu Sans',
+};
+
 /** Absolute paths of every font file the page uses (for the rasterizer). */
 export function dataPageFontFiles(): string[] {
   return Object.values(DATA_PAGE_FONTS).map((f) => DATA_PAGE_FONT_DIR + f.file);
@@ -51,6 +61,15 @@ interface PageFonts {
   bold: FontMetrics;
   italic: FontMetrics;
 }
+let latinValues: FontMetrics | undefined;
+
+/** The font file a field value is drawn from when drawn alone. */
+function valueFontFile(value: string): string {
+  latinValues ??= fontMetrics(readFileSync(DATA_PAGE_FONT_DIR + DATA_PAGE_LATIN_VALUES.file));
+  const covered = [...value].every((ch) => latinValues!.has(ch.codePointAt(0)!));
+  return DATA_PAGE_FONT_DIR + (covered ? DATA_PAGE_LATIN_VALUES : DATA_PAGE_FONTS.regular).file;
+}
+
 let fontsCache: PageFonts | undefined;
 function pageFonts(): PageFonts {
   fontsCache ??= {
@@ -108,12 +127,10 @@ export interface PageElement {
   box: Box;
 }
 
-/** An overlay of the page: its elements and the fonts (DATA_PAGE_FONTS keys) they are set in. */
+/** An overlay of the page: its elements and the font files (absolute paths) they are set in. */
 export interface PageOverlay extends PageElement {
-  fonts: DataPageFont[];
+  fontFiles: string[];
 }
-
-export type DataPageFont = keyof typeof DATA_PAGE_FONTS;
 
 /**
  * The data page as one SVG, and the same page in two layers for printing: `fixedSvg`, the page
@@ -483,9 +500,9 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
     fixed.push(...els);
   };
   const textGroup = `font-family="'${DATA_PAGE_FONTS.regular.family}'" font-stretch="condensed" fill="#000"`;
-  const holders = (el: PageElement, group: string, fonts: DataPageFont[]): void => {
+  const holders = (el: PageElement, group: string, fontFiles: string[]): void => {
     page.push(el.svg);
-    overlays.push({ svg: group ? `<g ${group}>${el.svg}</g>` : el.svg, box: el.box, fonts });
+    overlays.push({ svg: group ? `<g ${group}>${el.svg}</g>` : el.svg, box: el.box, fontFiles });
   };
   const W = TD3_PAGE.width;
   const H = TD3_PAGE.height;
@@ -503,7 +520,7 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
         overlays.push({
           svg: `<g ${textGroup}>${value.svg}</g>`,
           box: value.box,
-          fonts: ['regular'],
+          fontFiles: [valueFontFile(f.value)],
         });
     }
   };
@@ -578,7 +595,7 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
         ),
       },
       mrzGroup,
-      ['ocrB'],
+      [DATA_PAGE_FONT_DIR + DATA_PAGE_FONTS.ocrB.file],
     );
   }
   both('</g>', '</svg>');
