@@ -14,7 +14,7 @@ import { ApduError, type ApduWrapper, type EncoderClient } from '../../drivers/e
 import type { DevicePermit } from '../../drivers/permit.ts';
 import type { PrinterClient } from '../../drivers/printer.ts';
 import { DeviceError, Status } from '../../drivers/protocol.ts';
-import type { Db } from '../../db/open.ts';
+import { preparedOnce, type Db } from '../../db/open.ts';
 import {
   PREPERSO_RECORD_FID,
   PrePersoRecordError,
@@ -533,7 +533,8 @@ async function refuse(
       transition(db, { serial: ours.serial, to: 'refused', actor, reason: why, at: when });
       bookletState = 'refused';
     }
-    db.prepare(
+    preparedOnce(
+      db,
       `INSERT INTO refusals (job_id, at, day, station_id, actor_id, reason, printed_serial,
          chip_serial, chip_uid, claimed_agency, chip_profile, booklet_id, detail)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -19,7 +19,7 @@ import { LinkError } from '../../drivers/link.ts';
 import type { DevicePermit } from '../../drivers/permit.ts';
 import type { PrinterClient } from '../../drivers/printer.ts';
 import { DeviceError, Status } from '../../drivers/protocol.ts';
-import type { Db } from '../../db/open.ts';
+import { preparedOnce, type Db } from '../../db/open.ts';
 import { buildLds, mrzOf, signLds, type Application } from '../../mrtd/application.ts';
 import { readAsBorder, type BorderReport } from '../../mrtd/border-reader.ts';
 import { dataPageSvg } from '../../mrtd/data-page.ts';
@@ -904,29 +904,28 @@ export function insertIssuance(
   recovered: boolean,
 ): number {
   return Number(
-    db
-      .prepare(
-        `INSERT INTO issuances (job_id, application_id, document_number, booklet_serial, chip_uid,
+    preparedOnce(
+      db,
+      `INSERT INTO issuances (job_id, application_id, document_number, booklet_serial, chip_uid,
            dg_hashes, sod_sha256, signer_certificate, operator, station_id, steps, checks,
            recovered, issued_at, day)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        r.jobId,
-        r.applicationId,
-        r.documentNumber,
-        r.bookletSerial,
-        r.chipUid,
-        JSON.stringify(r.dataGroupHashes),
-        r.sodSha256,
-        r.signerCertificate,
-        r.operator,
-        r.stationId,
-        JSON.stringify(r.steps),
-        JSON.stringify(r.checks),
-        recovered ? 1 : 0,
-        r.issuedAt,
-        dayOf(new Date(r.issuedAt), timeZone),
-      ).lastInsertRowid,
+    ).run(
+      r.jobId,
+      r.applicationId,
+      r.documentNumber,
+      r.bookletSerial,
+      r.chipUid,
+      JSON.stringify(r.dataGroupHashes),
+      r.sodSha256,
+      r.signerCertificate,
+      r.operator,
+      r.stationId,
+      JSON.stringify(r.steps),
+      JSON.stringify(r.checks),
+      recovered ? 1 : 0,
+      r.issuedAt,
+      dayOf(new Date(r.issuedAt), timeZone),
+    ).lastInsertRowid,
   );
 }
