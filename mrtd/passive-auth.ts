@@ -62,13 +62,44 @@ const CSCA_CACHE_SIZE = 16;
 const cscaCache = new Map<string, x509.X509Certificate>();
 function parseCsca(raw: string | Uint8Array): x509.X509Certificate {
   const key = typeof raw === 'string' ? raw : Buffer.from(raw).toString('hex');
-  let c = cscaCache.get(key);
-  if (!c) {
-    c = new x509.X509Certificate(typeof raw === 'string' ? raw : new Uint8Array(raw));
-    if (cscaCache.size >= CSCA_CACHE_SIZE) cscaCache.delete(cscaCache.keys().next().value!);
-    cscaCache.set(key, c);
+  return cachedParse(
+    cscaCache,
+    key,
+    () => new x509.X509Certificate(typeof raw === 'string' ? raw : new Uint8Array(raw)),
+  );
+}
+
+/**
+ * Document Signer certificates as parsed, by their DER (hex): a station signs every passport
+ * with the same few, and the border read-back parses the one each SOD carries. Only the parse
+ * is kept; every check on it (key usage, validity, the signer identifier, the SOD signature,
+ * the chain to a CSCA) runs for every SOD. Bounded like the CSCAs.
+ */
+const dsCache = new Map<string, x509.X509Certificate>();
+function parseDs(der: Uint8Array): x509.X509Certificate {
+  return cachedParse(
+    dsCache,
+    Buffer.from(der).toString('hex'),
+    () => new x509.X509Certificate(new Uint8Array(der)),
+  );
+}
+
+/** A distinguished name (DER) as text, for comparing the signer identifier's issuer. */
+const nameCache = new Map<string, string>();
+function nameText(der: ArrayBuffer): string {
+  return cachedParse(nameCache, Buffer.from(der).toString('hex'), () =>
+    new x509.Name(der).toString(),
+  );
+}
+
+function cachedParse<T>(cache: Map<string, T>, key: string, parse: () => T): T {
+  let v = cache.get(key);
+  if (v === undefined) {
+    v = parse();
+    if (cache.size >= CSCA_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    cache.set(key, v);
   }
-  return c;
+  return v;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
@@ -143,7 +174,7 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
   if (sod.certificates.length === 0)
     add('ds.present', false, 'EF.SOD carries no Document Signer certificate');
   else {
-    ds = new x509.X509Certificate(new Uint8Array(sod.certificates[0]!));
+    ds = parseDs(sod.certificates[0]!);
     // The signer info must name this certificate (issuer and serial number).
     const sid = sod.signerInfo.sid.issuerAndSerialNumber;
     const sidOk =
@@ -151,7 +182,7 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
       Buffer.from(sid.serialNumber)
         .toString('hex')
         .replace(/^(00)+/, '') === ds.serialNumber.toLowerCase().replace(/^(00)+/, '') &&
-      new x509.Name(AsnConvert.serialize(sid.issuer)).toString() === ds.issuer;
+      nameText(AsnConvert.serialize(sid.issuer)) === ds.issuer;
     add(
       'sod.signerIdentifier',
       sidOk,

@@ -7,6 +7,7 @@ import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } fro
 import {
   AsnArray,
   AsnConvert,
+  AsnParser,
   AsnProp,
   AsnPropTypes,
   AsnType,
@@ -262,10 +263,15 @@ export function parseSod(file: Uint8Array): ParsedSod {
     throw new SodError(`EF.SOD is not a 77 template: ${(e as TlvError).message}`);
   }
   try {
-    const ci = AsnConvert.parse(contentInfoDer, ContentInfo);
+    // One BER parse of the whole SOD; the schema conversions, the signed attributes and the
+    // certificates are all taken from that one tree.
+    const tree = asn1js.fromBER(toArrayBuffer(contentInfoDer));
+    if (tree.offset === -1 || tree.result.error) throw new Error(tree.result.error);
+    const ci = AsnParser.fromASN(tree.result, ContentInfo);
     if (ci.contentType !== id_signedData)
       throw new SodError(`EF.SOD content type ${ci.contentType} is not signedData`);
-    const sd = AsnConvert.parse(ci.content, SignedData);
+    const sdNode = explicitContent(tree.result);
+    const sd = AsnParser.fromASN(sdNode, SignedData);
     if (sd.encapContentInfo.eContentType !== OID_LDS_SECURITY_OBJECT)
       throw new SodError(
         `eContentType ${sd.encapContentInfo.eContentType} is not the LDSSecurityObject`,
@@ -278,16 +284,14 @@ export function parseSod(file: Uint8Array): ParsedSod {
     if (sd.signerInfos.length !== 1)
       throw new SodError(`EF.SOD has ${sd.signerInfos.length} signers, expected 1`);
     const si = sd.signerInfos[0]!;
-    const signedAttrsDer = rawSignedAttributes(Buffer.from(ci.content));
+    const signedAttrsDer = rawSignedAttributes(sdNode);
     const dataGroupHashes = new Map<number, Buffer>();
     for (const d of lso.dataGroupHashValues) {
       if (dataGroupHashes.has(d.dataGroupNumber))
         throw new SodError(`DG${d.dataGroupNumber} appears twice in the LDSSecurityObject`);
       dataGroupHashes.set(d.dataGroupNumber, Buffer.from(d.dataGroupHashValue.buffer));
     }
-    const certificates = (sd.certificates ?? [])
-      .filter((c) => c.certificate)
-      .map((c) => Buffer.from(AsnConvert.serialize(c.certificate!)));
+    const certificates = carriedCertificates(sdNode);
     return {
       contentInfoDer,
       signedData: sd,
@@ -304,12 +308,37 @@ export function parseSod(file: Uint8Array): ParsedSod {
   }
 }
 
+function toArrayBuffer(b: Buffer): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
+
+/** The SignedData inside ContentInfo's `[0] EXPLICIT content` (ContentInfo was checked). */
+function explicitContent(contentInfo: asn1js.AsnType): asn1js.AsnType {
+  const items = contentInfo instanceof asn1js.Sequence ? contentInfo.valueBlock.value : [];
+  const tagged = items[1];
+  const inner = tagged instanceof asn1js.Constructed ? tagged.valueBlock.value[0] : undefined;
+  if (!inner) throw new SodError('ContentInfo carries no content');
+  return inner;
+}
+
+/**
+ * The X.509 certificates of SignedData's `certificates [0] IMPLICIT CertificateSet`, as the bytes
+ * carried (the other CertificateChoices are context-tagged and left out).
+ */
+function carriedCertificates(sd: asn1js.AsnType): Buffer[] {
+  const items = sd instanceof asn1js.Sequence ? sd.valueBlock.value : [];
+  const set = items.find((f) => f.idBlock.tagClass === 3 && f.idBlock.tagNumber === 0);
+  const choices = set instanceof asn1js.Constructed ? set.valueBlock.value : [];
+  return choices
+    .filter((c) => c instanceof asn1js.Sequence)
+    .map((c) => Buffer.from(c.valueBeforeDecodeView));
+}
+
 /**
  * The signed attributes exactly as they were encoded (the signature covers these bytes), with
  * the [0] IMPLICIT tag replaced by the SET OF tag (RFC 5652 section 5.4).
  */
-function rawSignedAttributes(signedDataDer: Buffer): Buffer {
-  const sd = asn1js.fromBER(signedDataDer).result;
+function rawSignedAttributes(sd: asn1js.AsnType): Buffer {
   const items = sd instanceof asn1js.Sequence ? sd.valueBlock.value : [];
   const infos = items[items.length - 1];
   const first = infos instanceof asn1js.Set ? infos.valueBlock.value[0] : undefined;
