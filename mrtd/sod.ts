@@ -141,11 +141,13 @@ function attr(type: string, value: ArrayBuffer): Attribute {
 }
 
 /** DER of the signed attributes, SET OF sorted as DER requires. */
-function encodeAttributeSet(attrs: Attribute[]): Buffer {
-  const sorted = [...attrs].sort((a, b) =>
-    Buffer.compare(Buffer.from(AsnConvert.serialize(a)), Buffer.from(AsnConvert.serialize(b))),
-  );
-  return Buffer.from(AsnConvert.serialize(new AttributeSet(sorted)));
+/** The SET OF attributes in DER order (each attribute encoded once to sort by), and that order. */
+function encodeAttributeSet(attrs: Attribute[]): { der: Buffer; sorted: Attribute[] } {
+  const sorted = attrs
+    .map((a) => ({ a, der: Buffer.from(AsnConvert.serialize(a)) }))
+    .sort((x, y) => Buffer.compare(x.der, y.der))
+    .map((x) => x.a);
+  return { der: Buffer.from(AsnConvert.serialize(new AttributeSet(sorted))), sorted };
 }
 
 /** The DS certificate changes rarely; parsing it is a large share of signing time. */
@@ -191,7 +193,7 @@ export async function signSod(dataGroups: DataGroups, opts: SignSodOptions): Pro
     attr(OID_SIGNING_TIME, AsnConvert.serialize(new Time(time))),
     attr(OID_MESSAGE_DIGEST, AsnConvert.serialize(new OctetString(digest))),
   ];
-  const signedAttrsDer = encodeAttributeSet(attrs);
+  const { der: signedAttrsDer, sorted: sortedAttrs } = encodeAttributeSet(attrs);
   const signature = await opts.signer.sign(signedAttrsDer, hash);
   // A key that is not the certificate's would give an SOD no border gate accepts: refuse it
   // here rather than write it to a chip.
@@ -200,7 +202,6 @@ export async function signSod(dataGroups: DataGroups, opts: SignSodOptions): Pro
       'the signing key does not match the Document Signer certificate (the signature does not verify with the certificate key)',
     );
   const sigOid = opts.signer.keyType === 'ec' ? ECDSA_OIDS[hash] : RSA_OIDS[hash];
-  const sortedAttrs = AsnConvert.parse(signedAttrsDer, AttributeSet);
   const signerInfo = new SignerInfo({
     version: 1,
     sid: new SignerIdentifier({
