@@ -4,7 +4,13 @@
  * mandatory files (EF.COM, DG1, DG2) and EF.COM's list, and DG1 against the MRZ printed on the
  * data page when it is given. Reports every check; never stops at the first failure.
  */
-import { createHash, createPublicKey, timingSafeEqual, verify as nodeVerify } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  timingSafeEqual,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { x509 } from './x509.ts';
 import * as asn1js from 'asn1js';
@@ -82,6 +88,35 @@ function parseDs(der: Uint8Array): x509.X509Certificate {
     Buffer.from(der).toString('hex'),
     () => new x509.X509Certificate(new Uint8Array(der)),
   );
+}
+
+/** A parsed DS certificate's public key for node:crypto (public; made once per certificate). */
+const dsKeys = new WeakMap<x509.X509Certificate, KeyObject>();
+function dsPublicKey(ds: x509.X509Certificate): KeyObject {
+  let k = dsKeys.get(ds);
+  if (!k) {
+    k = createPublicKey({ key: Buffer.from(ds.publicKey.rawData), format: 'der', type: 'spki' });
+    dsKeys.set(ds, k);
+  }
+  return k;
+}
+
+/**
+ * A CSCA's public key imported (WebCrypto) for checking a certificate signature made with
+ * `algorithm`, as x509's verify() imports it each time: public, made once per CSCA and algorithm.
+ */
+const cscaKeys = new WeakMap<x509.X509Certificate, Map<string, Promise<CryptoKey>>>();
+function cscaVerifyKey(csca: x509.X509Certificate, algorithm: Algorithm): Promise<CryptoKey> {
+  let byAlgorithm = cscaKeys.get(csca);
+  if (!byAlgorithm) cscaKeys.set(csca, (byAlgorithm = new Map()));
+  const id = JSON.stringify(algorithm);
+  let key = byAlgorithm.get(id);
+  if (!key) {
+    key = csca.publicKey.export({ ...csca.publicKey.algorithm, ...algorithm }, ['verify']);
+    byAlgorithm.set(id, key);
+    key.catch(() => byAlgorithm.delete(id));
+  }
+  return key;
 }
 
 /** A distinguished name (DER) as text, for comparing the signer identifier's issuer. */
@@ -206,11 +241,7 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
       detail = `signature algorithm ${sod.signerInfo.signatureAlgorithm.algorithm} is not supported`;
     else {
       try {
-        const key = createPublicKey({
-          key: Buffer.from(ds.publicKey.rawData),
-          format: 'der',
-          type: 'spki',
-        });
+        const key = dsPublicKey(ds);
         sigOk = nodeVerify(
           alg.hash,
           sod.signedAttrsDer,
@@ -244,7 +275,11 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
         continue;
       }
       if (csca.subject !== ds.issuer) continue;
-      const verified = await ds.verify({ publicKey: csca.publicKey, signatureOnly: true });
+      // As ds.verify({ publicKey: csca.publicKey }) does, with the key imported once: a key
+      // that cannot be imported verifies nothing.
+      const cscaKey = await cscaVerifyKey(csca, ds.signatureAlgorithm).catch(() => undefined);
+      const verified =
+        cscaKey !== undefined && (await ds.verify({ publicKey: cscaKey, signatureOnly: true }));
       const cscaValid = csca.notBefore <= at && at <= csca.notAfter;
       if (verified && cscaValid) {
         chainOk = true;
