@@ -60,7 +60,7 @@ import { requireRole, type Actor } from '../users.ts';
 import {
   finishPersoJob,
   journalPerso,
-  persoJournal,
+  persoJournalSteps,
   recordPersoFacts,
   startPersoJob,
   type PersoStepName,
@@ -650,7 +650,7 @@ export async function runJob(
     const removedByOperator =
       (await ejectWithPauses('eject-output', 'output', permit, serial)) === 'removed';
     const issuedAt = now();
-    const steps_ = persoJournal(db, jobId).map((j) => ({ step: j.step, at: j.at }));
+    const steps_ = persoJournalSteps(db, jobId);
     let issuanceId: number | undefined;
     db.transaction(() => {
       at('issue', removedByOperator ? { removedByOperator } : {});

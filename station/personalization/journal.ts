@@ -231,3 +231,10 @@ export function persoJournal(db: Db, jobId: number): PersoJournalEntry[] {
     detail: JSON.parse(r.detail) as Record<string, unknown>,
   }));
 }
+
+/** The job's steps and when each was journaled (the issuance record's), without their details. */
+export function persoJournalSteps(db: Db, jobId: number): { step: PersoStepName; at: string }[] {
+  return preparedOnce(db, 'SELECT step, at FROM perso_journal WHERE job_id = ? ORDER BY id').all(
+    jobId,
+  ) as { step: PersoStepName; at: string }[];
+}
