@@ -426,22 +426,28 @@ export async function runJob(
   const clearance: IntakeClearance = accepted.clearance;
   const serial = clearance.serial;
   const documentNumber = serial;
-  recordPersoFacts(db, jobId, {
+  const bookletFacts = {
     intakeJobId: clearance.jobId,
     bookletSerial: serial,
     chipUid: clearance.chipUid,
     documentNumber,
-  });
+  };
   let permit: DevicePermit;
   try {
-    permit = permitForClearance(
-      db,
-      actor,
-      clearance,
-      ['MOVE_TO_ENCODER', 'PRINT_DATA_PAGE', 'CHIP_AUTH', 'CHIP_WRITE', 'EJECT'],
-      jobKind === 'test' ? 'test personalization' : 'personalization',
-    );
+    // The booklet's facts and the job's permit (audited) in one forced commit.
+    permit = db.transaction(() => {
+      recordPersoFacts(db, jobId, bookletFacts);
+      return permitForClearance(
+        db,
+        actor,
+        clearance,
+        ['MOVE_TO_ENCODER', 'PRINT_DATA_PAGE', 'CHIP_AUTH', 'CHIP_WRITE', 'EJECT'],
+        jobKind === 'test' ? 'test personalization' : 'personalization',
+      );
+    })();
   } catch (e) {
+    // No permit: the facts alone, as the job row keeps them for a returned job too.
+    recordPersoFacts(db, jobId, bookletFacts);
     return giveBack(clearance, e, undefined);
   }
 
