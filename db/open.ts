@@ -228,22 +228,22 @@ export function immediateTransactions(db: Db): void {
  */
 export function commitWithoutSync<T>(db: Db, fn: () => T): T {
   if (db.inTransaction) return fn();
-  // A job commits dozens of entries this way: the pragmas and the transaction are prepared
-  // once per handle (db.pragma() and db.transaction() would prepare and build them each time).
+  // A job commits dozens of entries this way. db.pragma() makes a statement object each time;
+  // the level is read with one statement made once per handle, and set with exec() (SQLite
+  // applies a pragma as it compiles it, so it is compiled each time it is to apply).
   const s = unsyncedCommits(db);
-  const was = s.level.get() as number;
-  s.normal.run();
+  const was = Number(s.level.get());
+  db.exec('PRAGMA synchronous = NORMAL');
   try {
     return s.transaction(fn) as T;
   } finally {
-    s.setLevel(was);
+    db.exec(`PRAGMA synchronous = ${was}`);
   }
 }
 
 interface UnsyncedCommit {
+  /** The connection's `synchronous` (the table-valued form: read when run). */
   level: Statement;
-  normal: Statement;
-  setLevel(level: number): void;
   transaction: (fn: () => unknown) => unknown;
 }
 const unsyncedCommitsOf = new WeakMap<Db, UnsyncedCommit>();
@@ -251,15 +251,8 @@ const unsyncedCommitsOf = new WeakMap<Db, UnsyncedCommit>();
 function unsyncedCommits(db: Db): UnsyncedCommit {
   let s = unsyncedCommitsOf.get(db);
   if (!s) {
-    const levels = new Map<number, Statement>();
     s = {
-      level: db.prepare('PRAGMA synchronous').pluck(),
-      normal: db.prepare('PRAGMA synchronous = NORMAL'),
-      setLevel: (level) => {
-        let st = levels.get(level);
-        if (!st) levels.set(level, (st = db.prepare(`PRAGMA synchronous = ${Number(level)}`)));
-        st.run();
-      },
+      level: db.prepare('SELECT synchronous FROM pragma_synchronous').pluck(),
       transaction: db.transaction((fn: () => unknown) => fn()),
     };
     unsyncedCommitsOf.set(db, s);

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Command } from '../drivers/protocol.ts';
 import { FrameType, type TraceEntry } from '../drivers/link.ts';
-import { commitWithoutSync } from '../db/open.ts';
+import { commitWithoutSync, openDatabase } from '../db/open.ts';
 import { personalize, setPersoOrder } from '../station/personalization/job.ts';
 import { seedPersoStation, startRig, type PersoStation } from './perso-support.ts';
 
@@ -153,6 +153,33 @@ describe('the journal before the device acts', () => {
 });
 
 describe('commitWithoutSync', () => {
+  it('commits at NORMAL and puts back the level it found, from the first commit of a handle on', () => {
+    const db = openDatabase(':memory:', { migrations: [] });
+    const level = (): number =>
+      db.prepare('SELECT synchronous FROM pragma_synchronous').pluck().get() as number;
+    try {
+      db.exec('CREATE TABLE probe (v INTEGER)');
+      for (const start of [
+        SYNC_LEVELS.FULL!,
+        SYNC_LEVELS.FULL!,
+        SYNC_LEVELS.EXTRA!,
+        SYNC_LEVELS.FULL!,
+      ]) {
+        db.pragma(`synchronous = ${start}`);
+        let inside: number | undefined;
+        commitWithoutSync(db, () => {
+          inside = level();
+          db.prepare('INSERT INTO probe VALUES (?)').run(start);
+        });
+        expect(inside).toBe(SYNC_LEVELS.NORMAL);
+        expect(level()).toBe(start);
+      }
+      expect(db.prepare('SELECT count(*) FROM probe').pluck().get()).toBe(4);
+    } finally {
+      db.close();
+    }
+  });
+
   it('commits, then puts the connection back to FULL, also when the work throws', () => {
     const db = ps.station.db;
     expect(db.pragma('synchronous', { simple: true })).toBe(SYNC_LEVELS.FULL);
