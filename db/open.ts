@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import type { Database as Db } from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, rmSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { formatBytes } from '../contracts/bounded-read.ts';
@@ -228,13 +228,51 @@ export function immediateTransactions(db: Db): void {
  */
 export function commitWithoutSync<T>(db: Db, fn: () => T): T {
   if (db.inTransaction) return fn();
-  const was = db.pragma('synchronous', { simple: true }) as number;
-  db.pragma('synchronous = NORMAL');
+  // A job commits dozens of entries this way. db.pragma() makes a statement object each time;
+  // the level is read with one statement made once per handle, and set with exec() (SQLite
+  // applies a pragma as it compiles it, so it is compiled each time it is to apply).
+  const s = unsyncedCommits(db);
+  const was = Number(s.level.get());
+  db.exec('PRAGMA synchronous = NORMAL');
   try {
-    return db.transaction(fn)();
+    return s.transaction(fn) as T;
   } finally {
-    db.pragma(`synchronous = ${was}`);
+    db.exec(`PRAGMA synchronous = ${was}`);
   }
+}
+
+interface UnsyncedCommit {
+  /** The connection's `synchronous` (the table-valued form: read when run). */
+  level: Statement;
+  transaction: (fn: () => unknown) => unknown;
+}
+const unsyncedCommitsOf = new WeakMap<Db, UnsyncedCommit>();
+
+function unsyncedCommits(db: Db): UnsyncedCommit {
+  let s = unsyncedCommitsOf.get(db);
+  if (!s) {
+    s = {
+      level: db.prepare('SELECT synchronous FROM pragma_synchronous').pluck(),
+      transaction: db.transaction((fn: () => unknown) => fn()),
+    };
+    unsyncedCommitsOf.set(db, s);
+  }
+  return s;
+}
+
+const statementsOf = new WeakMap<Db, Map<string, Statement>>();
+
+/**
+ * `sql` prepared once per database handle: for the statements a job runs every time (journal,
+ * audit, ledger). Only for a fixed SQL text (never one with values spliced in) and only with
+ * run(), get(), all() as prepared: pluck() or raw() would change it for every caller.
+ */
+export function preparedOnce(db: Db, sql: string): Statement {
+  let byText = statementsOf.get(db);
+  if (!byText) statementsOf.set(db, (byText = new Map()));
+  let st = byText.get(sql);
+  if (!st) byText.set(sql, (st = db.prepare(sql)));
+  return st;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aesCmac, cmacSubkeys } from './cmac.ts';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { AesSessionKey, aesCmac, cmacSubkeys } from './cmac.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -120,5 +121,57 @@ describe('aesCmac: bad input', () => {
     expect(() => aesCmac(new Uint8Array(15), new Uint8Array(0))).toThrow(
       /16, 24 or 32 bytes, got 15/,
     );
+  });
+});
+
+describe('AesSessionKey: contexts kept for a session key', () => {
+  const fresh = (decrypt: boolean, key: Buffer, iv: Buffer, data: Buffer): Buffer => {
+    const name = `aes-${key.length * 8}-cbc`;
+    const c = (
+      decrypt ? createDecipheriv(name, key, iv) : createCipheriv(name, key, iv)
+    ).setAutoPadding(false);
+    return Buffer.concat([c.update(data), c.final()]);
+  };
+
+  it('gives what fresh contexts give, message after message, in any order', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(16, 24, 32),
+        fc.array(
+          fc.record({
+            op: fc.constantFrom('enc', 'dec', 'mac', 'block'),
+            data: fc.uint8Array({ maxLength: 80 }),
+            iv: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        (keyLength, ops) => {
+          const key = randomBytes(keyLength);
+          const s = new AesSessionKey(key);
+          for (const { op, data, iv } of ops) {
+            const d = Buffer.from(data);
+            const v = Buffer.from(iv);
+            const blocks = d.subarray(0, d.length - (d.length % 16));
+            if (op === 'mac') expect(s.cmac(d)).toEqual(aesCmac(key, d));
+            else if (op === 'enc')
+              expect(s.cbcEncrypt(v, blocks)).toEqual(fresh(false, key, v, blocks));
+            else if (op === 'dec')
+              expect(s.cbcDecrypt(v, blocks)).toEqual(fresh(true, key, v, blocks));
+            else
+              expect(s.encryptBlock(v)).toEqual(
+                createCipheriv(`aes-${keyLength * 8}-ecb`, key, null)
+                  .setAutoPadding(false)
+                  .update(v),
+              );
+          }
+        },
+      ),
+    );
+  });
+
+  it('refuses input that is not whole blocks', () => {
+    const s = new AesSessionKey(randomBytes(16));
+    expect(() => s.cbcEncrypt(Buffer.alloc(16), Buffer.alloc(15))).toThrow(/whole blocks/);
+    expect(() => s.encryptBlock(Buffer.alloc(8))).toThrow(/16 bytes/);
   });
 });

@@ -1,4 +1,4 @@
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
 
 /** AES block size in bytes. */
 const BLOCK = 16;
@@ -65,4 +65,107 @@ export function aesCmac(key: Uint8Array, message: Uint8Array): Buffer {
   k1.fill(0);
   k2.fill(0);
   return tag;
+}
+
+/**
+ * AES contexts kept for one key that protects many messages (a secure channel's session key):
+ * one ECB context for single blocks, CBC contexts chained by hand between messages (each
+ * message's first block corrected for its own IV, which gives exactly CBC under that IV), and
+ * CMAC with its subkeys derived once. Setting up an OpenSSL context costs more than the few
+ * blocks an APDU carries. Only for keys that live as long as their session: the contexts hold
+ * the key schedule until they are collected with it (never for master or static keys).
+ */
+export class AesSessionKey {
+  private readonly ecb: Cipher;
+  private readonly encrypt: CbcChain;
+  private readonly decrypt: CbcChain;
+  private readonly k1: Buffer;
+  private readonly k2: Buffer;
+
+  constructor(key: Uint8Array) {
+    this.ecb = createCipheriv(cipherName(key, 'ecb'), key, null).setAutoPadding(false);
+    this.encrypt = new CbcChain(false, key);
+    this.decrypt = new CbcChain(true, key);
+    const l = this.encryptBlock(Buffer.alloc(BLOCK));
+    this.k1 = double(l);
+    this.k2 = double(this.k1);
+    l.fill(0);
+  }
+
+  /** AES of one 16-byte block. */
+  encryptBlock(block: Uint8Array): Buffer {
+    if (block.length !== BLOCK)
+      throw new RangeError(`an AES block is 16 bytes, got ${block.length}`);
+    return this.ecb.update(block);
+  }
+
+  /** AES-CBC encryption of whole blocks under `iv`. */
+  cbcEncrypt(iv: Uint8Array, data: Uint8Array): Buffer {
+    return this.encrypt.run(data, iv);
+  }
+
+  /** AES-CBC decryption of whole blocks under `iv`. */
+  cbcDecrypt(iv: Uint8Array, data: Uint8Array): Buffer {
+    return this.decrypt.run(data, iv);
+  }
+
+  /** AES-CMAC (RFC 4493) of `message`: the full 16-byte tag, as aesCmac() gives it. */
+  cmac(message: Uint8Array): Buffer {
+    const n = Math.max(1, Math.ceil(message.length / BLOCK));
+    const complete = message.length > 0 && message.length % BLOCK === 0;
+    const padded = Buffer.alloc(n * BLOCK);
+    padded.set(message);
+    if (!complete) padded[message.length] = 0x80;
+    const subkey = complete ? this.k1 : this.k2;
+    const last = (n - 1) * BLOCK;
+    for (let i = 0; i < BLOCK; i++) padded[last + i] = padded[last + i]! ^ subkey[i]!;
+    const encrypted = this.encrypt.run(padded, ZERO_BLOCK);
+    const tag = Buffer.from(encrypted.subarray(encrypted.length - BLOCK));
+    padded.fill(0);
+    encrypted.fill(0);
+    return tag;
+  }
+}
+
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
+/**
+ * One AES-CBC context used for message after message: CBC chains each message through the
+ * context's last ciphertext block, so the first block is corrected by hand for the message's
+ * own IV (on the way in when encrypting, on the way out when decrypting).
+ */
+class CbcChain {
+  private readonly ctx: Cipher | Decipher;
+  private readonly last = Buffer.alloc(BLOCK);
+
+  constructor(
+    private readonly decrypt: boolean,
+    key: Uint8Array,
+  ) {
+    this.ctx = (
+      decrypt
+        ? createDecipheriv(cipherName(key, 'cbc'), key, ZERO_BLOCK)
+        : createCipheriv(cipherName(key, 'cbc'), key, ZERO_BLOCK)
+    ).setAutoPadding(false);
+  }
+
+  run(data: Uint8Array, iv: Uint8Array): Buffer {
+    if (data.length % BLOCK !== 0)
+      throw new RangeError(`AES-CBC input must be whole blocks, got ${data.length} bytes`);
+    if (iv.length !== BLOCK) throw new RangeError(`an AES IV is 16 bytes, got ${iv.length}`);
+    if (data.length === 0) return Buffer.alloc(0);
+    const last = this.last;
+    if (this.decrypt) {
+      const out = this.ctx.update(data);
+      for (let i = 0; i < BLOCK; i++) out[i] = out[i]! ^ last[i]! ^ iv[i]!;
+      last.set(data.subarray(data.length - BLOCK));
+      return out;
+    }
+    const input = Buffer.from(data);
+    for (let i = 0; i < BLOCK; i++) input[i] = input[i]! ^ last[i]! ^ iv[i]!;
+    const out = this.ctx.update(input);
+    input.fill(0);
+    last.set(out.subarray(out.length - BLOCK));
+    return out;
+  }
 }

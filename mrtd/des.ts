@@ -4,20 +4,65 @@
  * algorithm 3 ("retail MAC") with DES. OpenSSL 3 has no single DES in its default provider;
  * 3DES with K1 = K2 = K3 computes single DES.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
 
 const ZERO_IV = Buffer.alloc(8);
 
 /**
+ * One OpenSSL 3DES-CBC context kept for a key and direction, used for message after message: a
+ * secure messaging session protects hundreds of APDUs, and setting up a cipher context costs
+ * more than the few blocks each one carries. CBC chains every message through the context's
+ * last ciphertext block, so each message's first block is corrected by hand for the IV it
+ * should have had: on the way in when encrypting (P1 xor IV xor last), on the way out when
+ * decrypting (D(C1) xor last xor IV). The result is exactly CBC of that message under its IV.
+ */
+class CbcContext {
+  private readonly ctx: Cipher | Decipher;
+  /** The last ciphertext block that went through the context (its current chaining value). */
+  private readonly last = Buffer.alloc(8);
+
+  constructor(
+    private readonly decrypt: boolean,
+    key: Buffer,
+  ) {
+    this.ctx = decrypt
+      ? createDecipheriv('des-ede3-cbc', key, ZERO_IV)
+      : createCipheriv('des-ede3-cbc', key, ZERO_IV);
+    this.ctx.setAutoPadding(false);
+  }
+
+  run(data: Uint8Array, iv: Uint8Array): Buffer {
+    if (data.length === 0) return Buffer.alloc(0);
+    const last = this.last;
+    if (this.decrypt) {
+      const out = this.ctx.update(data);
+      for (let i = 0; i < 8; i++) out[i] = out[i]! ^ last[i]! ^ iv[i]!;
+      last.set(data.subarray(data.length - 8));
+      return out;
+    }
+    const input = Buffer.from(data);
+    for (let i = 0; i < 8; i++) input[i] = input[i]! ^ last[i]! ^ iv[i]!;
+    const out = this.ctx.update(input);
+    input.fill(0);
+    last.set(out.subarray(out.length - 8));
+    return out;
+  }
+}
+
+/**
  * The 24-byte keys OpenSSL takes, derived from a 16-byte K1||K2: `ede` = K1||K2||K1 (two-key
- * 3DES), `single` = K1||K1||K1 (single DES with K1). Kept per key object, so a session's keys
- * are laid out once rather than for every message it protects. They go with the key object, and
- * are made again if its bytes have changed since (a buffer reused for another key).
+ * 3DES), `single` = K1||K1||K1 (single DES with K1), and the cipher contexts made from them
+ * (made when first needed). Kept per key object, so a session's keys are laid out once rather
+ * than for every message it protects. They go with the key object, and are made again if its
+ * bytes have changed since (a buffer reused for another key).
  */
 interface DesKeys {
   key: Buffer;
   ede: Buffer;
   single: Buffer;
+  encrypt?: CbcContext;
+  decrypt?: CbcContext;
+  singleEncrypt?: CbcContext;
 }
 const derived = new WeakMap<Uint8Array, DesKeys>();
 
@@ -36,32 +81,24 @@ function desKeys(key: Uint8Array, what: string): DesKeys {
   return d;
 }
 
-function key3(key: Uint8Array): Buffer {
-  return desKeys(key, 'a 3DES key here').ede;
-}
-
-function run(
-  decrypt: boolean,
-  alg: string,
-  key: Buffer,
-  iv: Buffer | null,
-  data: Uint8Array,
-): Buffer {
+function checkBlocks(data: Uint8Array, iv: Uint8Array): void {
   if (data.length % 8 !== 0)
     throw new RangeError(`DES input must be a multiple of 8 bytes, got ${data.length}`);
-  const c = decrypt ? createDecipheriv(alg, key, iv) : createCipheriv(alg, key, iv);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(data), c.final()]);
+  if (iv.length !== 8) throw new RangeError(`DES IV must be 8 bytes, got ${iv.length}`);
 }
 
 /** 3DES-CBC (two keys) encryption, zero IV unless given. */
 export function tdesEncrypt(key: Uint8Array, data: Uint8Array, iv: Uint8Array = ZERO_IV): Buffer {
-  return run(false, 'des-ede3-cbc', key3(key), Buffer.from(iv), data);
+  checkBlocks(data, iv);
+  const d = desKeys(key, 'a 3DES key here');
+  return (d.encrypt ??= new CbcContext(false, d.ede)).run(data, iv);
 }
 
 /** 3DES-CBC (two keys) decryption, zero IV unless given. */
 export function tdesDecrypt(key: Uint8Array, data: Uint8Array, iv: Uint8Array = ZERO_IV): Buffer {
-  return run(true, 'des-ede3-cbc', key3(key), Buffer.from(iv), data);
+  checkBlocks(data, iv);
+  const d = desKeys(key, 'a 3DES key here');
+  return (d.decrypt ??= new CbcContext(true, d.ede)).run(data, iv);
 }
 
 /** ISO/IEC 9797-1 padding method 2: 0x80 then zeros to a multiple of `block` (always adds). */
@@ -86,16 +123,18 @@ export function unpad(data: Uint8Array): Buffer {
  * The key is K1||K2 (16 bytes); the MAC is 8 bytes.
  */
 export function retailMac(key: Uint8Array, message: Uint8Array): Buffer {
-  const { ede, single } = desKeys(key, 'retail MAC key');
+  const d = desKeys(key, 'retail MAC key');
   const data = pad(message);
   const last = data.length - 8;
   // Single DES CBC with K1 over every block but the last gives H(n-1); the last block then goes
   // through 3DES-EDE (K1, K2, K1) chained on it: E_K1(D_K2(E_K1(P(n) xor H(n-1)))), which is
   // the last single-DES step followed by the output transformation MAC = E_K1(D_K2(H(n))).
   const chain =
-    last > 0 ? run(false, 'des-ede3-cbc', single, ZERO_IV, data.subarray(0, last)) : null;
+    last > 0
+      ? (d.singleEncrypt ??= new CbcContext(false, d.single)).run(data.subarray(0, last), ZERO_IV)
+      : null;
   const iv = chain ? chain.subarray(chain.length - 8) : ZERO_IV;
-  return run(false, 'des-ede3-cbc', ede, iv, data.subarray(last));
+  return (d.encrypt ??= new CbcContext(false, d.ede)).run(data.subarray(last), iv);
 }
 
 /** Sets odd parity on each byte of a DES key (bit 0 is the parity bit). */

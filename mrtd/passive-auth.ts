@@ -4,7 +4,13 @@
  * mandatory files (EF.COM, DG1, DG2) and EF.COM's list, and DG1 against the MRZ printed on the
  * data page when it is given. Reports every check; never stops at the first failure.
  */
-import { createHash, createPublicKey, timingSafeEqual, verify as nodeVerify } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  timingSafeEqual,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { x509 } from './x509.ts';
 import * as asn1js from 'asn1js';
@@ -62,13 +68,73 @@ const CSCA_CACHE_SIZE = 16;
 const cscaCache = new Map<string, x509.X509Certificate>();
 function parseCsca(raw: string | Uint8Array): x509.X509Certificate {
   const key = typeof raw === 'string' ? raw : Buffer.from(raw).toString('hex');
-  let c = cscaCache.get(key);
-  if (!c) {
-    c = new x509.X509Certificate(typeof raw === 'string' ? raw : new Uint8Array(raw));
-    if (cscaCache.size >= CSCA_CACHE_SIZE) cscaCache.delete(cscaCache.keys().next().value!);
-    cscaCache.set(key, c);
+  return cachedParse(
+    cscaCache,
+    key,
+    () => new x509.X509Certificate(typeof raw === 'string' ? raw : new Uint8Array(raw)),
+  );
+}
+
+/**
+ * Document Signer certificates as parsed, by their DER (hex): a station signs every passport
+ * with the same few, and the border read-back parses the one each SOD carries. Only the parse
+ * is kept; every check on it (key usage, validity, the signer identifier, the SOD signature,
+ * the chain to a CSCA) runs for every SOD. Bounded like the CSCAs.
+ */
+const dsCache = new Map<string, x509.X509Certificate>();
+function parseDs(der: Uint8Array): x509.X509Certificate {
+  return cachedParse(
+    dsCache,
+    Buffer.from(der).toString('hex'),
+    () => new x509.X509Certificate(new Uint8Array(der)),
+  );
+}
+
+/** A parsed DS certificate's public key for node:crypto (public; made once per certificate). */
+const dsKeys = new WeakMap<x509.X509Certificate, KeyObject>();
+function dsPublicKey(ds: x509.X509Certificate): KeyObject {
+  let k = dsKeys.get(ds);
+  if (!k) {
+    k = createPublicKey({ key: Buffer.from(ds.publicKey.rawData), format: 'der', type: 'spki' });
+    dsKeys.set(ds, k);
   }
-  return c;
+  return k;
+}
+
+/**
+ * A CSCA's public key imported (WebCrypto) for checking a certificate signature made with
+ * `algorithm`, as x509's verify() imports it each time: public, made once per CSCA and algorithm.
+ */
+const cscaKeys = new WeakMap<x509.X509Certificate, Map<string, Promise<CryptoKey>>>();
+function cscaVerifyKey(csca: x509.X509Certificate, algorithm: Algorithm): Promise<CryptoKey> {
+  let byAlgorithm = cscaKeys.get(csca);
+  if (!byAlgorithm) cscaKeys.set(csca, (byAlgorithm = new Map()));
+  const id = JSON.stringify(algorithm);
+  let key = byAlgorithm.get(id);
+  if (!key) {
+    key = csca.publicKey.export({ ...csca.publicKey.algorithm, ...algorithm }, ['verify']);
+    byAlgorithm.set(id, key);
+    key.catch(() => byAlgorithm.delete(id));
+  }
+  return key;
+}
+
+/** A distinguished name (DER) as text, for comparing the signer identifier's issuer. */
+const nameCache = new Map<string, string>();
+function nameText(der: ArrayBuffer): string {
+  return cachedParse(nameCache, Buffer.from(der).toString('hex'), () =>
+    new x509.Name(der).toString(),
+  );
+}
+
+function cachedParse<T>(cache: Map<string, T>, key: string, parse: () => T): T {
+  let v = cache.get(key);
+  if (v === undefined) {
+    v = parse();
+    if (cache.size >= CSCA_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    cache.set(key, v);
+  }
+  return v;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
@@ -143,7 +209,7 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
   if (sod.certificates.length === 0)
     add('ds.present', false, 'EF.SOD carries no Document Signer certificate');
   else {
-    ds = new x509.X509Certificate(new Uint8Array(sod.certificates[0]!));
+    ds = parseDs(sod.certificates[0]!);
     // The signer info must name this certificate (issuer and serial number).
     const sid = sod.signerInfo.sid.issuerAndSerialNumber;
     const sidOk =
@@ -151,7 +217,7 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
       Buffer.from(sid.serialNumber)
         .toString('hex')
         .replace(/^(00)+/, '') === ds.serialNumber.toLowerCase().replace(/^(00)+/, '') &&
-      new x509.Name(AsnConvert.serialize(sid.issuer)).toString() === ds.issuer;
+      nameText(AsnConvert.serialize(sid.issuer)) === ds.issuer;
     add(
       'sod.signerIdentifier',
       sidOk,
@@ -175,11 +241,7 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
       detail = `signature algorithm ${sod.signerInfo.signatureAlgorithm.algorithm} is not supported`;
     else {
       try {
-        const key = createPublicKey({
-          key: Buffer.from(ds.publicKey.rawData),
-          format: 'der',
-          type: 'spki',
-        });
+        const key = dsPublicKey(ds);
         sigOk = nodeVerify(
           alg.hash,
           sod.signedAttrsDer,
@@ -213,7 +275,11 @@ export async function passiveAuthentication(input: PaInput): Promise<PaReport> {
         continue;
       }
       if (csca.subject !== ds.issuer) continue;
-      const verified = await ds.verify({ publicKey: csca.publicKey, signatureOnly: true });
+      // As ds.verify({ publicKey: csca.publicKey }) does, with the key imported once: a key
+      // that cannot be imported verifies nothing.
+      const cscaKey = await cscaVerifyKey(csca, ds.signatureAlgorithm).catch(() => undefined);
+      const verified =
+        cscaKey !== undefined && (await ds.verify({ publicKey: cscaKey, signatureOnly: true }));
       const cscaValid = csca.notBefore <= at && at <= csca.notAfter;
       if (verified && cscaValid) {
         chainOk = true;

@@ -8,7 +8,7 @@
  * and the encoder) and `Scp03Card` (the simulated chip: answers the handshake,
  * `unwrapCommand(apdu)` / `wrapResponse(data, sw)`).
  */
-import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import {
   type Apdu,
   type DecodedApdu,
@@ -17,7 +17,7 @@ import {
   encodeApdu,
   swBytes,
 } from '../iso7816/apdu.ts';
-import { aesCmac } from './cmac.ts';
+import { AesSessionKey, aesCmac } from './cmac.ts';
 
 /** Security levels of the EXTERNAL AUTHENTICATE P1 (Amendment D table 5-1). */
 export const SecurityLevel = {
@@ -118,24 +118,36 @@ export function scp03SessionKeys(
   };
 }
 
-function aesName(key: Buffer, mode: 'ecb' | 'cbc'): string {
-  return `aes-${key.length * 8}-${mode}`;
+/**
+ * The session keys' AES contexts (mrtd/cmac.ts AesSessionKey), made once per session: a
+ * channel protects every APDU of a job, each needing several AES operations. They go with the
+ * session keys object.
+ */
+interface SessionContexts {
+  enc: AesSessionKey;
+  mac: AesSessionKey;
+  rmac: AesSessionKey;
+}
+const sessionContexts = new WeakMap<Scp03SessionKeys, SessionContexts>();
+
+function contextsOf(s: Scp03SessionKeys): SessionContexts {
+  let c = sessionContexts.get(s);
+  if (!c) {
+    c = {
+      enc: new AesSessionKey(s.sEnc),
+      mac: new AesSessionKey(s.sMac),
+      rmac: new AesSessionKey(s.sRmac),
+    };
+    sessionContexts.set(s, c);
+  }
+  return c;
 }
 
-function aesEcb(key: Buffer, block: Buffer): Buffer {
-  const c = createCipheriv(aesName(key, 'ecb'), key, null);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(block), c.final()]);
-}
-
-function aesCbc(decrypt: boolean, key: Buffer, iv: Buffer, data: Buffer): Buffer {
+function aesCbc(decrypt: boolean, s: Scp03SessionKeys, iv: Buffer, data: Buffer): Buffer {
   if (data.length % 16 !== 0)
     throw new Scp03Error('encrypted data is not a whole number of AES blocks', 0x6988);
-  const c = decrypt
-    ? createDecipheriv(aesName(key, 'cbc'), key, iv)
-    : createCipheriv(aesName(key, 'cbc'), key, iv);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(data), c.final()]);
+  const enc = contextsOf(s).enc;
+  return decrypt ? enc.cbcDecrypt(iv, data) : enc.cbcEncrypt(iv, data);
 }
 
 function pad16(data: Buffer): Buffer {
@@ -188,16 +200,16 @@ class Scp03Channel {
       le: undefined,
     });
     const macInput = Buffer.concat([this.macChaining, withMac.subarray(0, withMac.length - 8)]);
-    this.macChaining = aesCmac(s.sMac, macInput);
+    this.macChaining = contextsOf(s).mac.cmac(macInput);
     return { apdu: withMac, mac: this.macChaining.subarray(0, 8) };
   }
 
   protected responseIcv(s: Scp03SessionKeys, counter = this.encCounter): Buffer {
-    return aesEcb(s.sEnc, counterBlock(counter, 0x80));
+    return contextsOf(s).enc.encryptBlock(counterBlock(counter, 0x80));
   }
 
   protected commandIcv(s: Scp03SessionKeys): Buffer {
-    return aesEcb(s.sEnc, counterBlock(this.encCounter));
+    return contextsOf(s).enc.encryptBlock(counterBlock(this.encCounter));
   }
 
   protected rmac(
@@ -206,7 +218,9 @@ class Scp03Channel {
     sw: number,
     chaining = this.macChaining,
   ): Buffer {
-    return aesCmac(s.sRmac, Buffer.concat([chaining, data, swBytes(sw)])).subarray(0, 8);
+    return contextsOf(s)
+      .rmac.cmac(Buffer.concat([chaining, data, swBytes(sw)]))
+      .subarray(0, 8);
   }
 }
 
@@ -326,7 +340,7 @@ export class Scp03Host extends Scp03Channel {
     this.encCounter++;
     let data = c.data;
     if (this.level & C_DEC && data.length > 0)
-      data = aesCbc(false, s.sEnc, this.commandIcv(s), pad16(data));
+      data = aesCbc(false, s, this.commandIcv(s), pad16(data));
     const cmd: Apdu = { ...c, cla: c.cla | 0x04, data };
     const { apdu: out, mac } = this.commandMac(s, cmd, data);
     mac.copy(out, out.length - 8);
@@ -374,7 +388,7 @@ export class Scp03Host extends Scp03Channel {
       throw new Scp03Error('R-MAC does not verify');
     const plain =
       this.level & R_ENC && body.length > 0
-        ? unpad16(aesCbc(true, s.sEnc, this.responseIcv(s, state.encCounter), body))
+        ? unpad16(aesCbc(true, s, this.responseIcv(s, state.encCounter), body))
         : body;
     return Buffer.concat([plain, swBytes(sw)]);
   }
@@ -494,7 +508,7 @@ export class Scp03Card extends Scp03Channel {
       throw new Scp03Error('C-MAC does not verify');
     const data =
       this.level & C_DEC && body.length > 0
-        ? unpad16(aesCbc(true, s.sEnc, this.commandIcv(s), body))
+        ? unpad16(aesCbc(true, s, this.commandIcv(s), body))
         : Buffer.from(body);
     return { ...c, cla: c.cla & ~0x04, data };
   }
@@ -505,7 +519,7 @@ export class Scp03Card extends Scp03Channel {
     let body: Buffer = Buffer.from(data);
     if (!(this.level & R_MAC)) return Buffer.concat([body, swBytes(sw)]);
     if (this.level & R_ENC && body.length > 0)
-      body = aesCbc(false, s.sEnc, this.responseIcv(s), pad16(body));
+      body = aesCbc(false, s, this.responseIcv(s), pad16(body));
     return Buffer.concat([body, this.rmac(s, body, sw), swBytes(sw)]);
   }
 }

@@ -7,6 +7,7 @@ import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } fro
 import {
   AsnArray,
   AsnConvert,
+  AsnParser,
   AsnProp,
   AsnPropTypes,
   AsnType,
@@ -140,11 +141,13 @@ function attr(type: string, value: ArrayBuffer): Attribute {
 }
 
 /** DER of the signed attributes, SET OF sorted as DER requires. */
-function encodeAttributeSet(attrs: Attribute[]): Buffer {
-  const sorted = [...attrs].sort((a, b) =>
-    Buffer.compare(Buffer.from(AsnConvert.serialize(a)), Buffer.from(AsnConvert.serialize(b))),
-  );
-  return Buffer.from(AsnConvert.serialize(new AttributeSet(sorted)));
+/** The SET OF attributes in DER order (each attribute encoded once to sort by), and that order. */
+function encodeAttributeSet(attrs: Attribute[]): { der: Buffer; sorted: Attribute[] } {
+  const sorted = attrs
+    .map((a) => ({ a, der: Buffer.from(AsnConvert.serialize(a)) }))
+    .sort((x, y) => Buffer.compare(x.der, y.der))
+    .map((x) => x.a);
+  return { der: Buffer.from(AsnConvert.serialize(new AttributeSet(sorted))), sorted };
 }
 
 /** The DS certificate changes rarely; parsing it is a large share of signing time. */
@@ -190,7 +193,7 @@ export async function signSod(dataGroups: DataGroups, opts: SignSodOptions): Pro
     attr(OID_SIGNING_TIME, AsnConvert.serialize(new Time(time))),
     attr(OID_MESSAGE_DIGEST, AsnConvert.serialize(new OctetString(digest))),
   ];
-  const signedAttrsDer = encodeAttributeSet(attrs);
+  const { der: signedAttrsDer, sorted: sortedAttrs } = encodeAttributeSet(attrs);
   const signature = await opts.signer.sign(signedAttrsDer, hash);
   // A key that is not the certificate's would give an SOD no border gate accepts: refuse it
   // here rather than write it to a chip.
@@ -199,7 +202,6 @@ export async function signSod(dataGroups: DataGroups, opts: SignSodOptions): Pro
       'the signing key does not match the Document Signer certificate (the signature does not verify with the certificate key)',
     );
   const sigOid = opts.signer.keyType === 'ec' ? ECDSA_OIDS[hash] : RSA_OIDS[hash];
-  const sortedAttrs = AsnConvert.parse(signedAttrsDer, AttributeSet);
   const signerInfo = new SignerInfo({
     version: 1,
     sid: new SignerIdentifier({
@@ -262,10 +264,15 @@ export function parseSod(file: Uint8Array): ParsedSod {
     throw new SodError(`EF.SOD is not a 77 template: ${(e as TlvError).message}`);
   }
   try {
-    const ci = AsnConvert.parse(contentInfoDer, ContentInfo);
+    // One BER parse of the whole SOD; the schema conversions, the signed attributes and the
+    // certificates are all taken from that one tree.
+    const tree = asn1js.fromBER(toArrayBuffer(contentInfoDer));
+    if (tree.offset === -1 || tree.result.error) throw new Error(tree.result.error);
+    const ci = AsnParser.fromASN(tree.result, ContentInfo);
     if (ci.contentType !== id_signedData)
       throw new SodError(`EF.SOD content type ${ci.contentType} is not signedData`);
-    const sd = AsnConvert.parse(ci.content, SignedData);
+    const sdNode = explicitContent(tree.result);
+    const sd = AsnParser.fromASN(sdNode, SignedData);
     if (sd.encapContentInfo.eContentType !== OID_LDS_SECURITY_OBJECT)
       throw new SodError(
         `eContentType ${sd.encapContentInfo.eContentType} is not the LDSSecurityObject`,
@@ -278,16 +285,14 @@ export function parseSod(file: Uint8Array): ParsedSod {
     if (sd.signerInfos.length !== 1)
       throw new SodError(`EF.SOD has ${sd.signerInfos.length} signers, expected 1`);
     const si = sd.signerInfos[0]!;
-    const signedAttrsDer = rawSignedAttributes(Buffer.from(ci.content));
+    const signedAttrsDer = rawSignedAttributes(sdNode);
     const dataGroupHashes = new Map<number, Buffer>();
     for (const d of lso.dataGroupHashValues) {
       if (dataGroupHashes.has(d.dataGroupNumber))
         throw new SodError(`DG${d.dataGroupNumber} appears twice in the LDSSecurityObject`);
       dataGroupHashes.set(d.dataGroupNumber, Buffer.from(d.dataGroupHashValue.buffer));
     }
-    const certificates = (sd.certificates ?? [])
-      .filter((c) => c.certificate)
-      .map((c) => Buffer.from(AsnConvert.serialize(c.certificate!)));
+    const certificates = carriedCertificates(sdNode);
     return {
       contentInfoDer,
       signedData: sd,
@@ -304,12 +309,37 @@ export function parseSod(file: Uint8Array): ParsedSod {
   }
 }
 
+function toArrayBuffer(b: Buffer): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
+
+/** The SignedData inside ContentInfo's `[0] EXPLICIT content` (ContentInfo was checked). */
+function explicitContent(contentInfo: asn1js.AsnType): asn1js.AsnType {
+  const items = contentInfo instanceof asn1js.Sequence ? contentInfo.valueBlock.value : [];
+  const tagged = items[1];
+  const inner = tagged instanceof asn1js.Constructed ? tagged.valueBlock.value[0] : undefined;
+  if (!inner) throw new SodError('ContentInfo carries no content');
+  return inner;
+}
+
+/**
+ * The X.509 certificates of SignedData's `certificates [0] IMPLICIT CertificateSet`, as the bytes
+ * carried (the other CertificateChoices are context-tagged and left out).
+ */
+function carriedCertificates(sd: asn1js.AsnType): Buffer[] {
+  const items = sd instanceof asn1js.Sequence ? sd.valueBlock.value : [];
+  const set = items.find((f) => f.idBlock.tagClass === 3 && f.idBlock.tagNumber === 0);
+  const choices = set instanceof asn1js.Constructed ? set.valueBlock.value : [];
+  return choices
+    .filter((c) => c instanceof asn1js.Sequence)
+    .map((c) => Buffer.from(c.valueBeforeDecodeView));
+}
+
 /**
  * The signed attributes exactly as they were encoded (the signature covers these bytes), with
  * the [0] IMPLICIT tag replaced by the SET OF tag (RFC 5652 section 5.4).
  */
-function rawSignedAttributes(signedDataDer: Buffer): Buffer {
-  const sd = asn1js.fromBER(signedDataDer).result;
+function rawSignedAttributes(sd: asn1js.AsnType): Buffer {
   const items = sd instanceof asn1js.Sequence ? sd.valueBlock.value : [];
   const infos = items[items.length - 1];
   const first = infos instanceof asn1js.Set ? infos.valueBlock.value[0] : undefined;

@@ -1,4 +1,4 @@
-import type { Db } from '../db/open.ts';
+import { preparedOnce, type Db } from '../db/open.ts';
 import { writeAudit } from './audit.ts';
 import { InvalidInputError } from './errors.ts';
 import { requireRole, type Actor } from './users.ts';
@@ -69,9 +69,10 @@ export function getChipProfile(
   agencyCode: string,
   profileId: string,
 ): ChipProfile | undefined {
-  const r = db
-    .prepare('SELECT * FROM chip_profiles WHERE agency_code = ? AND profile_id = ?')
-    .get(agencyCode, profileId) as ProfileRow | undefined;
+  const r = preparedOnce(
+    db,
+    'SELECT * FROM chip_profiles WHERE agency_code = ? AND profile_id = ?',
+  ).get(agencyCode, profileId) as ProfileRow | undefined;
   return r ? toProfile(r) : undefined;
 }
 
@@ -82,7 +83,7 @@ export function isProfileAccepted(db: Db, agencyCode: string, profileId: string)
 
 /** True if this station's own agency accepts the chip profile (what intake asks of a booklet). */
 export function isProfileAcceptedByStation(db: Db, profileId: string): boolean {
-  const row = db.prepare('SELECT agency_code FROM station WHERE id = 1').get() as
+  const row = preparedOnce(db, 'SELECT agency_code FROM station WHERE id = 1').get() as
     { agency_code: string } | undefined;
   return row !== undefined && isProfileAccepted(db, row.agency_code, profileId);
 }
@@ -160,7 +161,7 @@ export function setChipProfileAccepted(
 
 /** The agency's name as recorded in the station (the code when it has none). */
 export function agencyName(db: Db, code: string): string {
-  const row = db.prepare('SELECT name FROM agencies WHERE code = ?').get(code) as
+  const row = preparedOnce(db, 'SELECT name FROM agencies WHERE code = ?').get(code) as
     { name: string } | undefined;
   return row?.name ?? code;
 }

@@ -1,6 +1,6 @@
 import { createHash, verify, type KeyObject } from 'node:crypto';
 import { PROTECTING_TRIGGERS_V3 } from '../db/migrations.ts';
-import { readSnapshot, type Db } from '../db/open.ts';
+import { preparedOnce, readSnapshot, type Db } from '../db/open.ts';
 import type { AuditAnchor, AuditKey } from './keys/audit-key.ts';
 
 /** The hash the first entry links to. */
@@ -54,7 +54,7 @@ export function auditEntryHash(e: {
 }
 
 function stationIdOf(db: Db): string {
-  const row = db.prepare('SELECT station_id FROM station WHERE id = 1').get() as
+  const row = preparedOnce(db, 'SELECT station_id FROM station WHERE id = 1').get() as
     { station_id: string } | undefined;
   return row?.station_id ?? '(uninitialised)';
 }
@@ -110,7 +110,7 @@ function signB64(key: AuditKey, data: Buffer): string {
 
 /** Moves the anchor outside the database to the committed head. */
 function anchorHead(db: Db, key: AuditKey): void {
-  const head = db.prepare('SELECT seq, hash FROM audit_head WHERE id = 1').get() as
+  const head = preparedOnce(db, 'SELECT seq, hash FROM audit_head WHERE id = 1').get() as
     { seq: number; hash: string } | undefined;
   if (!head) return;
   const signature = signB64(key, auditAnchorStatement(key.stationId, head.seq, head.hash));
@@ -172,7 +172,7 @@ export function writeAudit(
   }
   const key = auditKeyOf(db);
   const written = db.transaction((): AuditEntry => {
-    const head = db.prepare('SELECT seq, hash FROM audit_head WHERE id = 1').get() as
+    const head = preparedOnce(db, 'SELECT seq, hash FROM audit_head WHERE id = 1').get() as
       { seq: number; hash: string } | undefined;
     const seq = (head?.seq ?? 0) + 1;
     const prevHash = head?.hash ?? AUDIT_GENESIS;
@@ -190,12 +190,14 @@ export function writeAudit(
       prevHash,
     });
     const signature = signB64(key, auditEntryStatement(hash));
-    db.prepare(
+    preparedOnce(
+      db,
       `INSERT INTO audit_log (seq, at, actor, station_id, action, details, prev_hash, hash, sig)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(seq, at, actor, stationId, entry.action, details, prevHash, hash, signature);
-    if (head) db.prepare('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(seq, hash);
-    else db.prepare('INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)').run(seq, hash);
+    if (head)
+      preparedOnce(db, 'UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(seq, hash);
+    else preparedOnce(db, 'INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)').run(seq, hash);
     return {
       seq,
       at,
@@ -215,12 +217,11 @@ export function writeAudit(
 
 /** The current audit head (seq, entry hash and signature), carried by every outbox record. */
 export function auditHead(db: Db): { seq: number; hash: string; signature: string | null } {
-  const row = db
-    .prepare(
-      `SELECT h.seq AS seq, h.hash AS hash, l.sig AS sig
+  const row = preparedOnce(
+    db,
+    `SELECT h.seq AS seq, h.hash AS hash, l.sig AS sig
          FROM audit_head h LEFT JOIN audit_log l ON l.seq = h.seq WHERE h.id = 1`,
-    )
-    .get() as { seq: number; hash: string; sig: string | null } | undefined;
+  ).get() as { seq: number; hash: string; sig: string | null } | undefined;
   return row
     ? { seq: row.seq, hash: row.hash, signature: row.sig }
     : { seq: 0, hash: AUDIT_GENESIS, signature: null };

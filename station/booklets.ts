@@ -1,5 +1,5 @@
 /** Read-only queries over booklets and their events. Writes live in lifecycle.ts only. */
-import type { Db } from '../db/open.ts';
+import { preparedOnce, type Db } from '../db/open.ts';
 import { ON_HAND_STATES, type BookletState, type StockClass } from './lifecycle.ts';
 
 export interface BookletInfo {
@@ -65,13 +65,14 @@ function toInfo(r: Row): BookletInfo {
 
 /** Looks a booklet up by its printed serial. */
 export function lookupBooklet(db: Db, serial: string): BookletInfo | undefined {
-  const r = db.prepare(`${SELECT} WHERE b.serial = ?`).get(serial) as Row | undefined;
+  const r = preparedOnce(db, `${SELECT} WHERE b.serial = ?`).get(serial) as Row | undefined;
   return r ? toInfo(r) : undefined;
 }
 
 /** Looks a booklet up by its chip serial. */
 export function lookupBookletByChipSerial(db: Db, chipSerial: string): BookletInfo | undefined {
-  const r = db.prepare(`${SELECT} WHERE b.chip_serial = ?`).get(chipSerial) as Row | undefined;
+  const r = preparedOnce(db, `${SELECT} WHERE b.chip_serial = ?`).get(chipSerial) as
+    Row | undefined;
   return r ? toInfo(r) : undefined;
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/open.ts';
+import { preparedOnce, type Db } from '../db/open.ts';
 import { auditHead } from './audit.ts';
 
 export interface OutboxRecord {
@@ -34,20 +34,19 @@ export function enqueueOutbox(
   if (json === undefined) throw new Error('outbox payload must be JSON-serialisable');
   const r = db.transaction(() => {
     const head = auditHead(db);
-    return db
-      .prepare(
-        `INSERT INTO outbox (kind, payload, idempotency_key, created_at, audit_seq, audit_hash, audit_sig)
+    return preparedOnce(
+      db,
+      `INSERT INTO outbox (kind, payload, idempotency_key, created_at, audit_seq, audit_hash, audit_sig)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        kind,
-        json,
-        idempotencyKey,
-        (opts.at ?? new Date()).toISOString(),
-        head.seq,
-        head.hash,
-        head.signature,
-      );
+    ).run(
+      kind,
+      json,
+      idempotencyKey,
+      (opts.at ?? new Date()).toISOString(),
+      head.seq,
+      head.hash,
+      head.signature,
+    );
   })();
   return { id: Number(r.lastInsertRowid), idempotencyKey };
 }

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Command } from '../drivers/protocol.ts';
 import { FrameType, type TraceEntry } from '../drivers/link.ts';
-import { commitWithoutSync } from '../db/open.ts';
+import { commitWithoutSync, openDatabase } from '../db/open.ts';
 import { personalize, setPersoOrder } from '../station/personalization/job.ts';
 import { seedPersoStation, startRig, type PersoStation } from './perso-support.ts';
 
@@ -42,27 +42,23 @@ async function recordJob(serial: string): Promise<Event[]> {
   const db = ps.station.db;
   const rig = await startRig(ps, [ps.booklet(serial)]);
   const events: Event[] = [];
-  let level = db.pragma('synchronous', { simple: true }) as number;
-  const pragma = db.pragma.bind(db);
-  db.pragma = ((source: string, options?: { simple?: boolean }) => {
-    const m = /^\s*synchronous\s*=\s*(\w+)/i.exec(source);
-    if (m) level = SYNC_LEVELS[m[1]!.toUpperCase()] ?? Number(m[1]);
-    return pragma(source, options);
-  }) as typeof db.pragma;
-  db.function('journal_probe', (table: unknown, step: unknown, detail: unknown) => {
+  db.function('journal_probe', (table: unknown, step: unknown, detail: unknown, level: unknown) => {
     events.push({
       kind: 'journal',
       table: String(table),
       step: String(step),
       detail: String(detail),
-      forced: level >= SYNC_LEVELS.FULL!,
+      forced: Number(level) >= SYNC_LEVELS.FULL!,
     });
     return null;
   });
+  // The connection's `synchronous` as SQLite has it when the entry is inserted (the commit that
+  // carries the entry runs at that level), however the code set it.
   for (const t of ['intake_journal', 'perso_journal'])
     db.exec(
       `CREATE TEMP TRIGGER probe_${t} AFTER INSERT ON main.${t}
-       BEGIN SELECT journal_probe('${t}', NEW.step, NEW.detail); END`,
+       BEGIN SELECT journal_probe('${t}', NEW.step, NEW.detail,
+         (SELECT synchronous FROM pragma_synchronous)); END`,
     );
   const onFrame = (e: TraceEntry): void => {
     if (e.dir === 'tx' && e.frame?.type === FrameType.COMMAND)
@@ -74,7 +70,6 @@ async function recordJob(serial: string): Promise<Event[]> {
     expect(o.outcome, JSON.stringify(o)).toBe('issued');
   } finally {
     rig.dev.link.off('frame', onFrame);
-    db.pragma = pragma;
     for (const t of ['intake_journal', 'perso_journal']) db.exec(`DROP TRIGGER temp.probe_${t}`);
     await rig.close();
   }
@@ -158,6 +153,33 @@ describe('the journal before the device acts', () => {
 });
 
 describe('commitWithoutSync', () => {
+  it('commits at NORMAL and puts back the level it found, from the first commit of a handle on', () => {
+    const db = openDatabase(':memory:', { migrations: [] });
+    const level = (): number =>
+      db.prepare('SELECT synchronous FROM pragma_synchronous').pluck().get() as number;
+    try {
+      db.exec('CREATE TABLE probe (v INTEGER)');
+      for (const start of [
+        SYNC_LEVELS.FULL!,
+        SYNC_LEVELS.FULL!,
+        SYNC_LEVELS.EXTRA!,
+        SYNC_LEVELS.FULL!,
+      ]) {
+        db.pragma(`synchronous = ${start}`);
+        let inside: number | undefined;
+        commitWithoutSync(db, () => {
+          inside = level();
+          db.prepare('INSERT INTO probe VALUES (?)').run(start);
+        });
+        expect(inside).toBe(SYNC_LEVELS.NORMAL);
+        expect(level()).toBe(start);
+      }
+      expect(db.prepare('SELECT count(*) FROM probe').pluck().get()).toBe(4);
+    } finally {
+      db.close();
+    }
+  });
+
   it('commits, then puts the connection back to FULL, also when the work throws', () => {
     const db = ps.station.db;
     expect(db.pragma('synchronous', { simple: true })).toBe(SYNC_LEVELS.FULL);

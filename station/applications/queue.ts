@@ -8,7 +8,7 @@
  *
  * Personalized and cancelled are final: the application's sealed data and key are erased.
  */
-import type { Db } from '../../db/open.ts';
+import { preparedOnce, type Db } from '../../db/open.ts';
 import { withDocumentNumber, type Application } from '../../mrtd/application.ts';
 import { writeAudit } from '../audit.ts';
 import { InvalidInputError, StationError } from '../errors.ts';
@@ -105,7 +105,7 @@ function checkId(id: number): void {
 
 function load(db: Db, id: number): Row {
   checkId(id);
-  const r = db.prepare(`${SELECT} WHERE a.id = ?`).get(id) as Row | undefined;
+  const r = preparedOnce(db, `${SELECT} WHERE a.id = ?`).get(id) as Row | undefined;
   if (!r) throw new StationError(`no application ${id} at this station`, 'application_unknown');
   return r;
 }
@@ -139,7 +139,8 @@ function move(
       const final = APPLICATION_TRANSITIONS[to].length === 0;
       const when = at.toISOString();
       const takenBy = to === 'taken' ? actor.id : 'takenBy' in set ? set.takenBy : r.taken_by;
-      db.prepare(
+      preparedOnce(
+        db,
         `UPDATE applications SET status = ?, updated_at = ?, taken_by = ?, taken_at = ?,
            document_number = ?, wrapped_key = ? WHERE id = ?`,
       ).run(
@@ -152,7 +153,7 @@ function move(
         id,
       );
       // A final application keeps no personal data: nothing more will be made from it.
-      if (final) db.prepare('DELETE FROM application_data WHERE application_id = ?').run(id);
+      if (final) preparedOnce(db, 'DELETE FROM application_data WHERE application_id = ?').run(id);
       writeAudit(db, {
         actor,
         action,
@@ -182,9 +183,9 @@ function unseal(db: Db, keys: ApplicationDataKey, r: Row): TakenApplication {
   try {
     const sealed = new Map(
       (
-        db
-          .prepare('SELECT field, sealed FROM application_data WHERE application_id = ?')
-          .all(r.id) as { field: string; sealed: Buffer }[]
+        preparedOnce(db, 'SELECT field, sealed FROM application_data WHERE application_id = ?').all(
+          r.id,
+        ) as { field: string; sealed: Buffer }[]
       ).map((x) => [x.field, x.sealed]),
     );
     const details = sealed.get('details');

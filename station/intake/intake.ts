@@ -14,7 +14,7 @@ import { ApduError, type ApduWrapper, type EncoderClient } from '../../drivers/e
 import type { DevicePermit } from '../../drivers/permit.ts';
 import type { PrinterClient } from '../../drivers/printer.ts';
 import { DeviceError, Status } from '../../drivers/protocol.ts';
-import type { Db } from '../../db/open.ts';
+import { preparedOnce, type Db } from '../../db/open.ts';
 import {
   PREPERSO_RECORD_FID,
   PrePersoRecordError,
@@ -208,14 +208,28 @@ export async function intakeNextBooklet(opts: IntakeOptions): Promise<IntakeOutc
     requireRole(actor, ['operator', 'supervisor'], 'run intake for production');
   else requireRole(actor, ['technician', 'supervisor'], 'run intake for test jobs');
   const identity = getStationIdentity(db);
-  const jobId = startJob(db, {
-    kind: jobKind,
-    stationId: identity.stationId,
-    actorId: actor.id,
-    at: now(),
-  });
-  // The device commands of this job (feed, move, authenticate, eject) need the gate's permit.
-  const permit = permitIntake(db, actor, { printer, encoder }, { jobId, jobKind });
+  // The job row, the device permit of this job (feed, move, authenticate, eject: device-gate.ts,
+  // audited) and its `feed` entry, committed together: one forced commit before FEED.
+  let minted: DevicePermit | undefined;
+  let started: { jobId: number; permit: DevicePermit };
+  try {
+    started = db.transaction(() => {
+      const id = startJob(db, {
+        kind: jobKind,
+        stationId: identity.stationId,
+        actorId: actor.id,
+        at: now(),
+      });
+      minted = permitIntake(db, actor, { printer, encoder }, { jobId: id, jobKind });
+      journalStep(db, id, 'feed', now());
+      return { jobId: id, permit: minted };
+    })();
+  } catch (e) {
+    // Rolled back: no job, no audited permit; the one made in the transaction is ended too.
+    if (minted) revokePermit(minted, 'intake not started');
+    throw e;
+  }
+  const { jobId, permit } = started;
   const facts: IntakeFacts = {};
   let step: IntakeStep = 'feed';
   let bookletInPrinter = false;
@@ -229,7 +243,6 @@ export async function intakeNextBooklet(opts: IntakeOptions): Promise<IntakeOutc
   };
 
   try {
-    at('feed');
     await printer.feed(permit);
     bookletInPrinter = true;
 
@@ -533,7 +546,8 @@ async function refuse(
       transition(db, { serial: ours.serial, to: 'refused', actor, reason: why, at: when });
       bookletState = 'refused';
     }
-    db.prepare(
+    preparedOnce(
+      db,
       `INSERT INTO refusals (job_id, at, day, station_id, actor_id, reason, printed_serial,
          chip_serial, chip_uid, claimed_agency, chip_profile, booklet_id, detail)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -3,7 +3,7 @@
  * so after a crash the journal says how far a booklet got.
  */
 import type { Statement } from 'better-sqlite3';
-import { commitWithoutSync, type Db } from '../../db/open.ts';
+import { commitWithoutSync, preparedOnce, type Db } from '../../db/open.ts';
 import { StationError } from '../errors.ts';
 import { heldLockOfDatabase, isFileDatabase } from '../station-lock.ts';
 
@@ -129,12 +129,11 @@ export function startOwnedJob(
 ): number {
   const lock = heldLockOfDatabase(db.name);
   if (!lock && isFileDatabase(db.name)) throw new StationNotLockedError(db.name);
-  const r = db
-    .prepare(
-      `INSERT INTO ${table} (job_kind, station_id, actor_id, started_at, status, owner)
+  const r = preparedOnce(
+    db,
+    `INSERT INTO ${table} (job_kind, station_id, actor_id, started_at, status, owner)
        VALUES (?, ?, ?, ?, 'running', ?)`,
-    )
-    .run(job.kind, job.stationId, job.actorId, job.at.toISOString(), lock?.session ?? null);
+  ).run(job.kind, job.stationId, job.actorId, job.at.toISOString(), lock?.session ?? null);
   return Number(r.lastInsertRowid);
 }
 
@@ -181,7 +180,8 @@ export function recordFacts(db: Db, jobId: number, f: JobFacts): void {
 }
 
 function updateFacts(db: Db, jobId: number, f: JobFacts): void {
-  db.prepare(
+  preparedOnce(
+    db,
     `UPDATE intake_jobs SET
        printed_serial = coalesce(?, printed_serial), chip_serial = coalesce(?, chip_serial),
        chip_uid = coalesce(?, chip_uid), claimed_agency = coalesce(?, claimed_agency),
@@ -207,13 +207,12 @@ export function finishJob(
   extra: { reason?: string; error?: string } = {},
 ): void {
   const from: JobStatus[] = status === 'released' ? ['accepted'] : ['running'];
-  const r = db
-    .prepare(
-      `UPDATE intake_jobs SET status = ?, finished_at = ?, reason = coalesce(?, reason),
+  const r = preparedOnce(
+    db,
+    `UPDATE intake_jobs SET status = ?, finished_at = ?, reason = coalesce(?, reason),
          error = coalesce(?, error)
        WHERE id = ? AND status IN (${from.map(() => '?').join(',')})`,
-    )
-    .run(status, at.toISOString(), extra.reason ?? null, extra.error ?? null, jobId, ...from);
+  ).run(status, at.toISOString(), extra.reason ?? null, extra.error ?? null, jobId, ...from);
   if (r.changes !== 1) throw new Error(`intake job ${jobId} cannot become ${status}`);
 }
 
@@ -258,7 +257,8 @@ function toJob(r: Row): IntakeJobRow {
 }
 
 export function getJob(db: Db, jobId: number): IntakeJobRow | undefined {
-  const r = db.prepare('SELECT * FROM intake_jobs WHERE id = ?').get(jobId) as Row | undefined;
+  const r = preparedOnce(db, 'SELECT * FROM intake_jobs WHERE id = ?').get(jobId) as
+    Row | undefined;
   return r ? toJob(r) : undefined;
 }
 

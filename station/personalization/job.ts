@@ -19,7 +19,7 @@ import { LinkError } from '../../drivers/link.ts';
 import type { DevicePermit } from '../../drivers/permit.ts';
 import type { PrinterClient } from '../../drivers/printer.ts';
 import { DeviceError, Status } from '../../drivers/protocol.ts';
-import type { Db } from '../../db/open.ts';
+import { preparedOnce, type Db } from '../../db/open.ts';
 import { buildLds, mrzOf, signLds, type Application } from '../../mrtd/application.ts';
 import { readAsBorder, type BorderReport } from '../../mrtd/border-reader.ts';
 import { dataPageLayers } from '../../mrtd/data-page.ts';
@@ -60,7 +60,7 @@ import { requireRole, type Actor } from '../users.ts';
 import {
   finishPersoJob,
   journalPerso,
-  persoJournal,
+  persoJournalSteps,
   recordPersoFacts,
   startPersoJob,
   type PersoStepName,
@@ -426,22 +426,28 @@ export async function runJob(
   const clearance: IntakeClearance = accepted.clearance;
   const serial = clearance.serial;
   const documentNumber = serial;
-  recordPersoFacts(db, jobId, {
+  const bookletFacts = {
     intakeJobId: clearance.jobId,
     bookletSerial: serial,
     chipUid: clearance.chipUid,
     documentNumber,
-  });
+  };
   let permit: DevicePermit;
   try {
-    permit = permitForClearance(
-      db,
-      actor,
-      clearance,
-      ['MOVE_TO_ENCODER', 'PRINT_DATA_PAGE', 'CHIP_AUTH', 'CHIP_WRITE', 'EJECT'],
-      jobKind === 'test' ? 'test personalization' : 'personalization',
-    );
+    // The booklet's facts and the job's permit (audited) in one forced commit.
+    permit = db.transaction(() => {
+      recordPersoFacts(db, jobId, bookletFacts);
+      return permitForClearance(
+        db,
+        actor,
+        clearance,
+        ['MOVE_TO_ENCODER', 'PRINT_DATA_PAGE', 'CHIP_AUTH', 'CHIP_WRITE', 'EJECT'],
+        jobKind === 'test' ? 'test personalization' : 'personalization',
+      );
+    })();
   } catch (e) {
+    // No permit: the facts alone, as the job row keeps them for a returned job too.
+    recordPersoFacts(db, jobId, bookletFacts);
     return giveBack(clearance, e, undefined);
   }
 
@@ -650,7 +656,7 @@ export async function runJob(
     const removedByOperator =
       (await ejectWithPauses('eject-output', 'output', permit, serial)) === 'removed';
     const issuedAt = now();
-    const steps_ = persoJournal(db, jobId).map((j) => ({ step: j.step, at: j.at }));
+    const steps_ = persoJournalSteps(db, jobId);
     let issuanceId: number | undefined;
     db.transaction(() => {
       at('issue', removedByOperator ? { removedByOperator } : {});
@@ -904,29 +910,28 @@ export function insertIssuance(
   recovered: boolean,
 ): number {
   return Number(
-    db
-      .prepare(
-        `INSERT INTO issuances (job_id, application_id, document_number, booklet_serial, chip_uid,
+    preparedOnce(
+      db,
+      `INSERT INTO issuances (job_id, application_id, document_number, booklet_serial, chip_uid,
            dg_hashes, sod_sha256, signer_certificate, operator, station_id, steps, checks,
            recovered, issued_at, day)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        r.jobId,
-        r.applicationId,
-        r.documentNumber,
-        r.bookletSerial,
-        r.chipUid,
-        JSON.stringify(r.dataGroupHashes),
-        r.sodSha256,
-        r.signerCertificate,
-        r.operator,
-        r.stationId,
-        JSON.stringify(r.steps),
-        JSON.stringify(r.checks),
-        recovered ? 1 : 0,
-        r.issuedAt,
-        dayOf(new Date(r.issuedAt), timeZone),
-      ).lastInsertRowid,
+    ).run(
+      r.jobId,
+      r.applicationId,
+      r.documentNumber,
+      r.bookletSerial,
+      r.chipUid,
+      JSON.stringify(r.dataGroupHashes),
+      r.sodSha256,
+      r.signerCertificate,
+      r.operator,
+      r.stationId,
+      JSON.stringify(r.steps),
+      JSON.stringify(r.checks),
+      recovered ? 1 : 0,
+      r.issuedAt,
+      dayOf(new Date(r.issuedAt), timeZone),
+    ).lastInsertRowid,
   );
 }

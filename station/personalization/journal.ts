@@ -3,7 +3,7 @@
  * (and committed) before the device is asked to act, so after a crash the journal says how far
  * the booklet got: whether a byte was written to its chip or printed on its page.
  */
-import type { Db } from '../../db/open.ts';
+import { preparedOnce, type Db } from '../../db/open.ts';
 import { appendJournal, startOwnedJob, type JobKind } from '../intake/journal.ts';
 
 export type PersoJobStatus =
@@ -128,7 +128,8 @@ const COLUMNS: Record<keyof Facts, string> = {
 export function recordPersoFacts(db: Db, jobId: number, f: Facts): void {
   const keys = (Object.keys(f) as (keyof Facts)[]).filter((k) => f[k] !== undefined);
   if (keys.length === 0) return;
-  db.prepare(
+  preparedOnce(
+    db,
     `UPDATE perso_jobs SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')}
      WHERE id = ? AND status = 'running'`,
   ).run(...keys.map((k) => f[k]!), jobId);
@@ -142,13 +143,12 @@ export function finishPersoJob(
   at: Date,
   extra: { failedStep?: string; reason?: string } = {},
 ): void {
-  const r = db
-    .prepare(
-      `UPDATE perso_jobs SET status = ?, finished_at = ?, sealed_mrz = NULL,
+  const r = preparedOnce(
+    db,
+    `UPDATE perso_jobs SET status = ?, finished_at = ?, sealed_mrz = NULL,
          failed_step = coalesce(?, failed_step), reason = coalesce(?, reason)
        WHERE id = ? AND status = 'running'`,
-    )
-    .run(status, at.toISOString(), extra.failedStep ?? null, extra.reason ?? null, jobId);
+  ).run(status, at.toISOString(), extra.failedStep ?? null, extra.reason ?? null, jobId);
   if (r.changes !== 1) throw new Error(`personalization job ${jobId} cannot become ${status}`);
 }
 
@@ -197,7 +197,7 @@ const toJob = (r: Row): PersoJobRow => ({
 });
 
 export function getPersoJob(db: Db, jobId: number): PersoJobRow | undefined {
-  const r = db.prepare('SELECT * FROM perso_jobs WHERE id = ?').get(jobId) as Row | undefined;
+  const r = preparedOnce(db, 'SELECT * FROM perso_jobs WHERE id = ?').get(jobId) as Row | undefined;
   return r ? toJob(r) : undefined;
 }
 
@@ -222,12 +222,19 @@ export function listPersoJobs(
 
 export function persoJournal(db: Db, jobId: number): PersoJournalEntry[] {
   return (
-    db
-      .prepare('SELECT step, at, detail FROM perso_journal WHERE job_id = ? ORDER BY id')
-      .all(jobId) as { step: PersoStepName; at: string; detail: string }[]
+    preparedOnce(db, 'SELECT step, at, detail FROM perso_journal WHERE job_id = ? ORDER BY id').all(
+      jobId,
+    ) as { step: PersoStepName; at: string; detail: string }[]
   ).map((r) => ({
     step: r.step,
     at: r.at,
     detail: JSON.parse(r.detail) as Record<string, unknown>,
   }));
+}
+
+/** The job's steps and when each was journaled (the issuance record's), without their details. */
+export function persoJournalSteps(db: Db, jobId: number): { step: PersoStepName; at: string }[] {
+  return preparedOnce(db, 'SELECT step, at FROM perso_journal WHERE job_id = ? ORDER BY id').all(
+    jobId,
+  ) as { step: PersoStepName; at: string }[];
 }

@@ -46,6 +46,7 @@ import {
   journalPerso,
   listPersoJobs,
   persoJournal,
+  persoJournalSteps,
   type PersoJobRow,
   type PersoJournalEntry,
 } from './journal.ts';
@@ -344,7 +345,7 @@ async function settleFromEvidence(
         signerCertificate: job.signerCertificate!,
         operator: actor.username,
         stationId: identity.stationId,
-        steps: persoJournal(db, job.id).map((e) => ({ step: e.step, at: e.at })),
+        steps: persoJournalSteps(db, job.id),
         checks: [
           { id: 'chip', ok: chipOk },
           { id: 'mrz.printed', ok: printOk },

@@ -11,7 +11,7 @@ import {
   verifyAllowance,
   type OfflineAllowance,
 } from '../../contracts/sync.ts';
-import type { Db } from '../../db/open.ts';
+import { preparedOnce, type Db } from '../../db/open.ts';
 import { getStationIdentity } from '../identity.ts';
 import { readSyncConfig, readSyncState } from './state.ts';
 
@@ -130,8 +130,9 @@ export function isReportedLostOrStolen(
   db: Db,
   serial: string,
 ): { status: 'lost' | 'stolen'; reportedAt: string } | undefined {
-  const r = db
-    .prepare('SELECT status, reported_at FROM sync_lost_stolen WHERE serial = ?')
-    .get(serial) as { status: 'lost' | 'stolen'; reported_at: string } | undefined;
+  const r = preparedOnce(
+    db,
+    'SELECT status, reported_at FROM sync_lost_stolen WHERE serial = ?',
+  ).get(serial) as { status: 'lost' | 'stolen'; reported_at: string } | undefined;
   return r && { status: r.status, reportedAt: r.reported_at };
 }
