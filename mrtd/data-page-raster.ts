@@ -88,7 +88,8 @@ export interface LayeredPageRaster {
 
 /**
  * Fixed layers already drawn, by resolution and SVG: a station prints one or a few (fields such
- * as the place of birth are left out when empty, and with them their captions).
+ * as the place of birth are left out when empty, and with them their captions). They hold
+ * nothing of a holder (dataPageLayers), so keeping them keeps no personal data.
  */
 const fixedLayers = new Map<string, PageRaster>();
 const FIXED_LAYERS_KEPT = 4;
@@ -133,7 +134,7 @@ export function rasterizeDataPageLayers(
     const doc =
       `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" preserveAspectRatio="none" ` +
       `viewBox="${x0 / sx} ${y0 / sy} ${w / sx} ${h / sy}">${svg}</svg>`;
-    // Only the fonts it is set in: resvg reads every font file it is given for each drawing.
+    // Only the fonts it is set in: resvg reads a font file it is given again for each glyph.
     const r = raster(resvg(doc, dpi, w, fontFiles), dpi);
     if (r.width !== w || r.height !== h)
       throw new Error(`overlay rendered ${r.width} x ${r.height}, its box is ${w} x ${h} pixels`);

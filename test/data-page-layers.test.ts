@@ -54,9 +54,12 @@ describe('the data page in layers', () => {
       width: whole.width,
       height: whole.height,
     });
-    // The holder's data is all in overlays: the fixed layer holds no field value nor the MRZ.
+    // The holder's data is all in overlays: the fixed layer, kept between pages, holds no field
+    // value, image nor MRZ of anybody.
     const { application } = page(seed);
     expect(layers.fixedSvg).not.toContain(application.documentNumber);
+    for (const word of application.surname.toUpperCase().split(' '))
+      if (word.length > 3) expect(layers.fixedSvg).not.toContain(word);
     expect(layers.fixedSvg).not.toContain('zone-VII"><');
     expect(layers.fixedSvg).not.toContain('<image');
     expect(layers.overlays.length).toBeGreaterThan(10);
