@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
+import { createCipheriv, type Cipher } from 'node:crypto';
+import { CbcChain } from './cbc-chain.ts';
 
 /** AES block size in bytes. */
 const BLOCK = 16;
@@ -84,8 +85,8 @@ export class AesSessionKey {
 
   constructor(key: Uint8Array) {
     this.ecb = createCipheriv(cipherName(key, 'ecb'), key, null).setAutoPadding(false);
-    this.encrypt = new CbcChain(false, key);
-    this.decrypt = new CbcChain(true, key);
+    this.encrypt = new CbcChain(cipherName(key, 'cbc'), key, BLOCK, false);
+    this.decrypt = new CbcChain(cipherName(key, 'cbc'), key, BLOCK, true);
     const l = this.encryptBlock(Buffer.alloc(BLOCK));
     this.k1 = double(l);
     this.k2 = double(this.k1);
@@ -101,11 +102,13 @@ export class AesSessionKey {
 
   /** AES-CBC encryption of whole blocks under `iv`. */
   cbcEncrypt(iv: Uint8Array, data: Uint8Array): Buffer {
+    checkCbc(iv, data);
     return this.encrypt.run(data, iv);
   }
 
   /** AES-CBC decryption of whole blocks under `iv`. */
   cbcDecrypt(iv: Uint8Array, data: Uint8Array): Buffer {
+    checkCbc(iv, data);
     return this.decrypt.run(data, iv);
   }
 
@@ -129,43 +132,8 @@ export class AesSessionKey {
 
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
-/**
- * One AES-CBC context used for message after message: CBC chains each message through the
- * context's last ciphertext block, so the first block is corrected by hand for the message's
- * own IV (on the way in when encrypting, on the way out when decrypting).
- */
-class CbcChain {
-  private readonly ctx: Cipher | Decipher;
-  private readonly last = Buffer.alloc(BLOCK);
-
-  constructor(
-    private readonly decrypt: boolean,
-    key: Uint8Array,
-  ) {
-    this.ctx = (
-      decrypt
-        ? createDecipheriv(cipherName(key, 'cbc'), key, ZERO_BLOCK)
-        : createCipheriv(cipherName(key, 'cbc'), key, ZERO_BLOCK)
-    ).setAutoPadding(false);
-  }
-
-  run(data: Uint8Array, iv: Uint8Array): Buffer {
-    if (data.length % BLOCK !== 0)
-      throw new RangeError(`AES-CBC input must be whole blocks, got ${data.length} bytes`);
-    if (iv.length !== BLOCK) throw new RangeError(`an AES IV is 16 bytes, got ${iv.length}`);
-    if (data.length === 0) return Buffer.alloc(0);
-    const last = this.last;
-    if (this.decrypt) {
-      const out = this.ctx.update(data);
-      for (let i = 0; i < BLOCK; i++) out[i] = out[i]! ^ last[i]! ^ iv[i]!;
-      last.set(data.subarray(data.length - BLOCK));
-      return out;
-    }
-    const input = Buffer.from(data);
-    for (let i = 0; i < BLOCK; i++) input[i] = input[i]! ^ last[i]! ^ iv[i]!;
-    const out = this.ctx.update(input);
-    input.fill(0);
-    last.set(out.subarray(out.length - BLOCK));
-    return out;
-  }
+function checkCbc(iv: Uint8Array, data: Uint8Array): void {
+  if (data.length % BLOCK !== 0)
+    throw new RangeError(`AES-CBC input must be whole blocks, got ${data.length} bytes`);
+  if (iv.length !== BLOCK) throw new RangeError(`an AES IV is 16 bytes, got ${iv.length}`);
 }

@@ -4,50 +4,9 @@
  * algorithm 3 ("retail MAC") with DES. OpenSSL 3 has no single DES in its default provider;
  * 3DES with K1 = K2 = K3 computes single DES.
  */
-import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
+import { CbcChain } from './cbc-chain.ts';
 
 const ZERO_IV = Buffer.alloc(8);
-
-/**
- * One OpenSSL 3DES-CBC context kept for a key and direction, used for message after message: a
- * secure messaging session protects hundreds of APDUs, and setting up a cipher context costs
- * more than the few blocks each one carries. CBC chains every message through the context's
- * last ciphertext block, so each message's first block is corrected by hand for the IV it
- * should have had: on the way in when encrypting (P1 xor IV xor last), on the way out when
- * decrypting (D(C1) xor last xor IV). The result is exactly CBC of that message under its IV.
- */
-class CbcContext {
-  private readonly ctx: Cipher | Decipher;
-  /** The last ciphertext block that went through the context (its current chaining value). */
-  private readonly last = Buffer.alloc(8);
-
-  constructor(
-    private readonly decrypt: boolean,
-    key: Buffer,
-  ) {
-    this.ctx = decrypt
-      ? createDecipheriv('des-ede3-cbc', key, ZERO_IV)
-      : createCipheriv('des-ede3-cbc', key, ZERO_IV);
-    this.ctx.setAutoPadding(false);
-  }
-
-  run(data: Uint8Array, iv: Uint8Array): Buffer {
-    if (data.length === 0) return Buffer.alloc(0);
-    const last = this.last;
-    if (this.decrypt) {
-      const out = this.ctx.update(data);
-      for (let i = 0; i < 8; i++) out[i] = out[i]! ^ last[i]! ^ iv[i]!;
-      last.set(data.subarray(data.length - 8));
-      return out;
-    }
-    const input = Buffer.from(data);
-    for (let i = 0; i < 8; i++) input[i] = input[i]! ^ last[i]! ^ iv[i]!;
-    const out = this.ctx.update(input);
-    input.fill(0);
-    last.set(out.subarray(out.length - 8));
-    return out;
-  }
-}
 
 /**
  * The 24-byte keys OpenSSL takes, derived from a 16-byte K1||K2: `ede` = K1||K2||K1 (two-key
@@ -60,9 +19,9 @@ interface DesKeys {
   key: Buffer;
   ede: Buffer;
   single: Buffer;
-  encrypt?: CbcContext;
-  decrypt?: CbcContext;
-  singleEncrypt?: CbcContext;
+  encrypt?: CbcChain;
+  decrypt?: CbcChain;
+  singleEncrypt?: CbcChain;
 }
 const derived = new WeakMap<Uint8Array, DesKeys>();
 
@@ -81,6 +40,11 @@ function desKeys(key: Uint8Array, what: string): DesKeys {
   return d;
 }
 
+/** A 3DES-CBC context kept for a key and direction (mrtd/cbc-chain.ts). */
+function tdes(key: Buffer, decrypt: boolean): CbcChain {
+  return new CbcChain('des-ede3-cbc', key, 8, decrypt);
+}
+
 function checkBlocks(data: Uint8Array, iv: Uint8Array): void {
   if (data.length % 8 !== 0)
     throw new RangeError(`DES input must be a multiple of 8 bytes, got ${data.length}`);
@@ -91,14 +55,14 @@ function checkBlocks(data: Uint8Array, iv: Uint8Array): void {
 export function tdesEncrypt(key: Uint8Array, data: Uint8Array, iv: Uint8Array = ZERO_IV): Buffer {
   checkBlocks(data, iv);
   const d = desKeys(key, 'a 3DES key here');
-  return (d.encrypt ??= new CbcContext(false, d.ede)).run(data, iv);
+  return (d.encrypt ??= tdes(d.ede, false)).run(data, iv);
 }
 
 /** 3DES-CBC (two keys) decryption, zero IV unless given. */
 export function tdesDecrypt(key: Uint8Array, data: Uint8Array, iv: Uint8Array = ZERO_IV): Buffer {
   checkBlocks(data, iv);
   const d = desKeys(key, 'a 3DES key here');
-  return (d.decrypt ??= new CbcContext(true, d.ede)).run(data, iv);
+  return (d.decrypt ??= tdes(d.ede, true)).run(data, iv);
 }
 
 /** ISO/IEC 9797-1 padding method 2: 0x80 then zeros to a multiple of `block` (always adds). */
@@ -131,10 +95,10 @@ export function retailMac(key: Uint8Array, message: Uint8Array): Buffer {
   // the last single-DES step followed by the output transformation MAC = E_K1(D_K2(H(n))).
   const chain =
     last > 0
-      ? (d.singleEncrypt ??= new CbcContext(false, d.single)).run(data.subarray(0, last), ZERO_IV)
+      ? (d.singleEncrypt ??= tdes(d.single, false)).run(data.subarray(0, last), ZERO_IV)
       : null;
   const iv = chain ? chain.subarray(chain.length - 8) : ZERO_IV;
-  return (d.encrypt ??= new CbcContext(false, d.ede)).run(data.subarray(last), iv);
+  return (d.encrypt ??= tdes(d.ede, false)).run(data.subarray(last), iv);
 }
 
 /** Sets odd parity on each byte of a DES key (bit 0 is the parity bit). */
