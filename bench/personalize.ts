@@ -104,6 +104,8 @@ try {
   const opts = { db, actor, custody, dataKey, signer, printer, encoder, waitForOperator };
 
   const cpu: number[] = [];
+  let userTotal = 0;
+  let systemTotal = 0;
   // The stock mixes chip families (extended length; short APDUs with 61xx; short, strict Le):
   // the short ones take about seven times the APDUs, so the CPU is also shown by family.
   const chipFamily = new Map(
@@ -137,6 +139,8 @@ try {
     stepCpu('end');
     if (i < warmUp) continue;
     cpu.push(c.user + c.system);
+    userTotal += c.user;
+    systemTotal += c.system;
     const family = chipFamily.get(o.serial) ?? 'unknown';
     byFamily.set(family, [...(byFamily.get(family) ?? []), c.user + c.system]);
     const done = i - warmUp + 1;
@@ -169,6 +173,9 @@ try {
   );
   console.log(
     `station CPU per job (ms): median ${ms(quantile(sorted, 0.5))}  p90 ${ms(quantile(sorted, 0.9))}  p99 ${ms(quantile(sorted, 0.99))}  max ${ms(sorted.at(-1)!)}  mean ${ms(mean)}`,
+  );
+  console.log(
+    `  of which user ${ms(userTotal / count)} and system (kernel) ${ms(systemTotal / count)} ms per job on average`,
   );
   for (const [family, xs] of [...byFamily].sort()) {
     const f = [...xs].sort((a, b) => a - b);

@@ -3,7 +3,15 @@
  * committed in assets/fonts only (no system fonts), so the pixels do not depend on the machine.
  */
 import { Resvg } from '@resvg/resvg-js';
-import { DATA_PAGE_FONTS, type DataPageLayers, TD3_PAGE, dataPageFontFiles } from './data-page.ts';
+import {
+  DATA_PAGE_FONTS,
+  type DataPageLayers,
+  type PageCells,
+  type PageImage,
+  type PageOverlay,
+  TD3_PAGE,
+  dataPageFontFiles,
+} from './data-page.ts';
 
 /** The simulated passport printer's resolution (dots per inch), typical of card/booklet printers. */
 export const PRINTER_DPI = 300;
@@ -108,9 +116,9 @@ function fixedLayer(svg: string, dpi: number): PageRaster {
 
 /**
  * Rasterizes a data page for printing at `dpi`: its fixed layer once for every page that shares
- * it, and each overlay alone in its box (widened to whole pixels and one pixel more), on the same
- * pixel grid as the whole page. The printed page is the fixed layer darkened by the overlays,
- * which is the whole page's raster: the tests compare the two.
+ * it, and each overlay alone in its box (`drawOverlay`), on the same pixel grid as the whole page.
+ * The printed page is the fixed layer darkened by the overlays, which is the whole page's raster
+ * (but for the pictures' resampling filter): the tests compare the two.
  */
 export function rasterizeDataPageLayers(
   layers: DataPageLayers,
@@ -118,29 +126,271 @@ export function rasterizeDataPageLayers(
 ): LayeredPageRaster {
   const fixed = fixedLayer(layers.fixedSvg, dpi);
   const { width, height } = fixed;
+  const overlays = layers.overlays.map((o): PlacedRaster => {
+    const { drawnBy: _, ...placed } = drawOverlay(o, { width, height, dpi });
+    return placed;
+  });
+  return { width, height, dpi, fixed, overlays };
+}
+
+/** How an overlay was drawn: by resvg, put together from glyphs per cell, or resampled. */
+export type OverlayDrawing = 'resvg' | 'cells' | 'resampled';
+
+/**
+ * One overlay of a page `width` x `height` pixels at `dpi`, in its box (widened to whole pixels
+ * and one pixel more), on the page's pixel grid: an image resampled, a line of cells from its
+ * glyphs, anything else (or everything, with `resvgOnly`) by resvg.
+ */
+export function drawOverlay(
+  { svg, box, fontFiles, image, cells }: PageOverlay,
+  page: { width: number; height: number; dpi: number },
+  { resvgOnly = false } = {},
+): PlacedRaster & { drawnBy: OverlayDrawing } {
+  const { width, height, dpi } = page;
   // Millimetres to pixels as resvg maps the whole page: the page's width in pixels fitted to the
   // resolution, its height rounded to whole pixels, each axis scaled to its own.
   const sx = width / TD3_PAGE.width;
   const sy = height / TD3_PAGE.height;
-  const overlays = layers.overlays.map(({ svg, box, fontFiles }): PlacedRaster => {
-    const x0 = Math.max(0, Math.floor(box.x * sx) - 1);
-    const y0 = Math.max(0, Math.floor(box.y * sy) - 1);
-    const x1 = Math.min(width, Math.ceil((box.x + box.width) * sx) + 1);
-    const y1 = Math.min(height, Math.ceil((box.y + box.height) * sy) + 1);
-    if (x1 <= x0 || y1 <= y0)
-      throw new RangeError(`overlay box ${JSON.stringify(box)} is outside the page`);
-    const w = x1 - x0;
-    const h = y1 - y0;
-    const doc =
-      `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" preserveAspectRatio="none" ` +
-      `viewBox="${x0 / sx} ${y0 / sy} ${w / sx} ${h / sy}">${svg}</svg>`;
-    // Only the fonts it is set in: resvg reads a font file it is given again for each glyph.
-    const r = raster(resvg(doc, dpi, w, fontFiles), dpi);
-    if (r.width !== w || r.height !== h)
-      throw new Error(`overlay rendered ${r.width} x ${r.height}, its box is ${w} x ${h} pixels`);
-    return { x: x0, y: y0, width: w, height: h, rgba: r.rgba };
-  });
-  return { width, height, dpi, fixed, overlays };
+  const x0 = Math.max(0, Math.floor(box.x * sx) - 1);
+  const y0 = Math.max(0, Math.floor(box.y * sy) - 1);
+  const x1 = Math.min(width, Math.ceil((box.x + box.width) * sx) + 1);
+  const y1 = Math.min(height, Math.ceil((box.y + box.height) * sy) + 1);
+  if (x1 <= x0 || y1 <= y0)
+    throw new RangeError(`overlay box ${JSON.stringify(box)} is outside the page`);
+  const place: Placement = { x0, y0, w: x1 - x0, h: y1 - y0, sx, sy, dpi };
+  const at = { x: x0, y: y0, width: place.w, height: place.h };
+  if (image && !resvgOnly) return { ...at, rgba: resampled(image, place), drawnBy: 'resampled' };
+  const fromGlyphs =
+    cells && !resvgOnly && cells.svgOf(cells.text) === svg
+      ? fromCells(cells, fontFiles, place)
+      : undefined;
+  if (fromGlyphs) return { ...at, rgba: fromGlyphs, drawnBy: 'cells' };
+  return { ...at, rgba: drawn(svg, fontFiles, place), drawnBy: 'resvg' };
+}
+
+/** An overlay's pixels: `w` x `h` from page pixel (x0, y0); millimetres to pixels by sx, sy. */
+interface Placement {
+  x0: number;
+  y0: number;
+  w: number;
+  h: number;
+  sx: number;
+  sy: number;
+  dpi: number;
+}
+
+/** An overlay's SVG drawn by resvg in its box, on the page's pixel grid. */
+function drawn(
+  svg: string,
+  fontFiles: string[],
+  { x0, y0, w, h, sx, sy, dpi }: Placement,
+): Uint8Array {
+  const doc =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" preserveAspectRatio="none" ` +
+    `viewBox="${x0 / sx} ${y0 / sy} ${w / sx} ${h / sy}">${svg}</svg>`;
+  // Only the fonts it is set in: resvg reads a font file it is given again for each glyph.
+  const r = raster(resvg(doc, dpi, w, fontFiles), dpi);
+  if (r.width !== w || r.height !== h)
+    throw new Error(`overlay rendered ${r.width} x ${r.height}, its box is ${w} x ${h} pixels`);
+  return r.rgba;
+}
+
+/** RGBA pixel (as a little- or big-endian 32-bit word) of each grey level, opaque. */
+const GREY_PIXEL = (() => {
+  const t = new Uint32Array(256);
+  const b = new Uint8Array(t.buffer);
+  for (let v = 0; v < 256; v++) b.set([v, v, v, 255], v * 4);
+  return t;
+})();
+
+/** The glyphs of every character of a cells overlay's alphabet, each drawn in every cell. */
+interface CellGlyphs {
+  /** Overlay columns where each cell starts (and, last, the overlay's width). */
+  starts: number[];
+  /** Per character: the overlay's rows from `top` holding ink, grey, the whole width. */
+  glyphs: Map<string, { top: number; rows: number; grey: Uint8Array }>;
+}
+
+/**
+ * Glyph sets drawn, by resolution, placement, fonts and text template; `null` where the glyphs
+ * reach across a cell's edge and the line must be drawn whole. They hold the whole alphabet in
+ * every cell and nothing of a holder.
+ */
+const cellGlyphSets = new Map<string, CellGlyphs | null>();
+const CELL_GLYPH_SETS_KEPT = 4;
+
+function cellGlyphs(cells: PageCells, fontFiles: string[], place: Placement): CellGlyphs | null {
+  const { x0, w, h, sx } = place;
+  const key = JSON.stringify([
+    place,
+    fontFiles,
+    cells.svgOf(cells.alphabet[0]!.repeat(cells.text.length)),
+  ]);
+  if (cellGlyphSets.has(key)) {
+    const set = cellGlyphSets.get(key)!;
+    cellGlyphSets.delete(key);
+    cellGlyphSets.set(key, set);
+    return set;
+  }
+  // A cell's columns run from the pixel its left edge falls in to the next cell's.
+  const starts = [0, ...cells.lefts.slice(1).map((l) => Math.floor(l * sx) - x0), w];
+  let set: CellGlyphs | null = { starts, glyphs: new Map() };
+  for (const ch of cells.alphabet) {
+    // The character in every cell at once: the same glyph at each cell's own sub-pixel offset.
+    const rgba = drawn(cells.svgOf(ch.repeat(cells.text.length)), fontFiles, place);
+    const grey = new Uint8Array(w * h);
+    for (let p = 0; p < grey.length; p++) grey[p] = rgba[p * 4]!;
+    const inkAt = (x: number): boolean => {
+      for (let y = 0; y < h; y++) if (grey[y * w + x]! < 255) return true;
+      return false;
+    };
+    // Exact only if no glyph inks either column at a cell's edge (the nearest ink is 3 columns
+    // away in OCR-B at 300 dpi).
+    if (starts.slice(1, -1).some((x) => inkAt(x - 1) || inkAt(x))) {
+      set = null;
+      break;
+    }
+    let top = 0;
+    while (top < h && grey.subarray(top * w, top * w + w).every((v) => v === 255)) top++;
+    let bottom = h;
+    while (bottom > top && grey.subarray((bottom - 1) * w, bottom * w).every((v) => v === 255))
+      bottom--;
+    set.glyphs.set(ch, { top, rows: bottom - top, grey: grey.slice(top * w, bottom * w) });
+  }
+  if (cellGlyphSets.size >= CELL_GLYPH_SETS_KEPT)
+    cellGlyphSets.delete(cellGlyphSets.keys().next().value!);
+  cellGlyphSets.set(key, set);
+  return set;
+}
+
+/**
+ * A line of fixed-pitch text (the MRZ) put together from its characters' glyphs, each drawn once
+ * in each cell: the pixels resvg draws for the line, since no glyph reaches its cell's edge
+ * (`cellGlyphs` checks). Undefined when that does not hold or a character is not in the set.
+ */
+function fromCells(
+  cells: PageCells,
+  fontFiles: string[],
+  place: Placement,
+): Uint8Array | undefined {
+  const set = cellGlyphs(cells, fontFiles, place);
+  if (!set || cells.text.length !== set.starts.length - 1) return undefined;
+  const { w, h } = place;
+  const out = new Uint8Array(w * h * 4);
+  const px = new Uint32Array(out.buffer);
+  px.fill(GREY_PIXEL[255]!);
+  for (let k = 0; k < cells.text.length; k++) {
+    const g = set.glyphs.get(cells.text[k]!);
+    if (!g) return undefined;
+    const from = set.starts[k]!;
+    const to = set.starts[k + 1]!;
+    for (let r = 0; r < g.rows; r++) {
+      const src = r * w;
+      const dst = (g.top + r) * w;
+      for (let x = from; x < to; x++) px[dst + x] = GREY_PIXEL[g.grey[src + x]!]!;
+    }
+  }
+  return out;
+}
+
+/** A JPEG's pixels as they are (no scaling, nearest sample): decoded by resvg, as on the page. */
+function decodeJpeg(image: PageImage): Uint8Array {
+  const { width, height } = image;
+  const href = `data:image/jpeg;base64,${Buffer.from(image.jpeg).toString('base64')}`;
+  const r = new Resvg(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">` +
+      `<image width="${width}" height="${height}" href="${href}"/></svg>`,
+    {
+      font: { loadSystemFonts: false },
+      fitTo: { mode: 'original' },
+      background: '#ffffff',
+      imageRendering: 1,
+      logLevel: 'off',
+    },
+  );
+  const img = raster(r, 0);
+  if (img.width !== width || img.height !== height)
+    throw new Error(`a ${width} x ${height} JPEG decoded as ${img.width} x ${img.height}`);
+  return img.rgba;
+}
+
+/** Per destination column (or row): the two source samples, the weight of the second (0-256), and
+ * the share of the pixel the image covers (0-256). */
+interface Taps {
+  lo: Int32Array;
+  hi: Int32Array;
+  weight: Int32Array;
+  cover: Int32Array;
+}
+
+/**
+ * Samples for `count` destination pixels from `first` (page pixels) of an image `size` pixels
+ * long placed from `start` to `end` (page pixels): each pixel's centre mapped into the image, its
+ * two nearest samples (clamped at the edges), and how much of the pixel lies on the image.
+ */
+function taps(first: number, count: number, start: number, end: number, size: number): Taps {
+  const t = {
+    lo: new Int32Array(count),
+    hi: new Int32Array(count),
+    weight: new Int32Array(count),
+    cover: new Int32Array(count),
+  };
+  const scale = size / (end - start);
+  for (let i = 0; i < count; i++) {
+    const p = first + i;
+    t.cover[i] = Math.round(256 * Math.max(0, Math.min(p + 1, end) - Math.max(p, start)));
+    const u = Math.min(size - 1, Math.max(0, (p + 0.5 - start) * scale - 0.5));
+    const lo = Math.floor(u);
+    t.lo[i] = lo;
+    t.hi[i] = Math.min(size - 1, lo + 1);
+    t.weight[i] = Math.round(256 * (u - lo));
+  }
+  return t;
+}
+
+/**
+ * An image overlay drawn without resvg's bicubic filter, which cost most of a page's raster (a
+ * portrait upscaled ~1.7 times took 15-20 ms of CPU): the JPEG decoded at its own size, taken to
+ * grey as the printer does (drivers/page-transfer.ts), and resampled bilinearly onto the page's
+ * pixel grid, its edges anti-aliased by the share of each pixel it covers. Its grey levels stay
+ * within a few of resvg's (test/data-page-layers.test.ts); the printer prints grey or dots only.
+ */
+function resampled(image: PageImage, { x0, y0, w, h, sx, sy }: Placement): Uint8Array {
+  const { width, height, placed } = image;
+  const rgba = decodeJpeg(image);
+  const grey = new Uint8Array(width * height);
+  for (let p = 0, i = 0; p < grey.length; p++, i += 4)
+    grey[p] = (77 * rgba[i]! + 150 * rgba[i + 1]! + 29 * rgba[i + 2]!) >> 8;
+  const cols = taps(x0, w, placed.x * sx, (placed.x + placed.width) * sx, width);
+  const rows = taps(y0, h, placed.y * sy, (placed.y + placed.height) * sy, height);
+  const out = new Uint8Array(w * h * 4);
+  const px = new Uint32Array(out.buffer);
+  for (let j = 0; j < h; j++) {
+    const coverY = rows.cover[j]!;
+    const row = j * w;
+    if (coverY === 0) {
+      px.fill(GREY_PIXEL[255]!, row, row + w);
+      continue;
+    }
+    const top = rows.lo[j]! * width;
+    const bottom = rows.hi[j]! * width;
+    const wy = rows.weight[j]!;
+    for (let i = 0; i < w; i++) {
+      const cover = (cols.cover[i]! * coverY) >> 8;
+      if (cover === 0) {
+        px[row + i] = GREY_PIXEL[255]!;
+        continue;
+      }
+      const a = cols.lo[i]!;
+      const b = cols.hi[i]!;
+      const wx = cols.weight[i]!;
+      const upper = grey[top + a]! * (256 - wx) + grey[top + b]! * wx;
+      const lower = grey[bottom + a]! * (256 - wx) + grey[bottom + b]! * wx;
+      const v = (upper * (256 - wy) + lower * wy + 32768) >> 16;
+      px[row + i] = GREY_PIXEL[255 - (((255 - v) * cover + 128) >> 8)]!;
+    }
+  }
+  return out;
 }
 
 /** The data page as PNG at `dpi` (for the simulator's dump and for people to look at). */

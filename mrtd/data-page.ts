@@ -130,6 +130,35 @@ export interface PageElement {
 /** An overlay of the page: its elements and the font files (absolute paths) they are set in. */
 export interface PageOverlay extends PageElement {
   fontFiles: string[];
+  /**
+   * For an overlay that is one JPEG image (portrait, signature): the image and the rectangle (mm)
+   * it fills once its aspect ratio is kept, so a printer's raster can resample it directly.
+   */
+  image?: PageImage;
+  /** For an overlay that is one line of fixed-pitch text (an MRZ line): its cells. */
+  cells?: PageCells;
+}
+
+/**
+ * A line of `text`, one character a cell: cell `i` starts at `lefts[i]` (mm, as in the SVG) and
+ * is `pitch` wide. `svgOf(t)` is the overlay's SVG with another text of the same length in the
+ * same cells (the overlay's own `svg` is `svgOf(text)`), so a printer's raster can keep each
+ * character's glyph for each cell.
+ */
+export interface PageCells {
+  text: string;
+  lefts: number[];
+  pitch: number;
+  alphabet: string;
+  svgOf(text: string): string;
+}
+
+/** A JPEG image of the page, `width` x `height` pixels, filling `placed` (mm). */
+export interface PageImage {
+  jpeg: Uint8Array;
+  width: number;
+  height: number;
+  placed: Box;
 }
 
 /**
@@ -307,7 +336,18 @@ function textBox(x: number, width: number, baseline: number, size: number): Box 
   return { x: x - 0.5, y: baseline - 1.4 * size, width: width + 1, height: 1.9 * size };
 }
 
-function jpegHref(field: string, data: Uint8Array, problems: string[]): string | undefined {
+interface PrintableJpeg {
+  href: string;
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+function printableJpeg(
+  field: string,
+  data: Uint8Array,
+  problems: string[],
+): PrintableJpeg | undefined {
   try {
     const info = imageInfo(data);
     if (info.format !== 'jpeg') {
@@ -316,15 +356,53 @@ function jpegHref(field: string, data: Uint8Array, problems: string[]): string |
       );
       return undefined;
     }
+    if (!(info.width > 0 && info.height > 0)) {
+      problems.push(`${field}: the JPEG is ${info.width} x ${info.height} pixels`);
+      return undefined;
+    }
+    return {
+      href: `data:image/jpeg;base64,${Buffer.from(data).toString('base64')}`,
+      data,
+      width: info.width,
+      height: info.height,
+    };
   } catch (e) {
     if (!(e instanceof ImageError)) throw e;
     problems.push(`${field}: ${e.message}`);
     return undefined;
   }
-  return `data:image/jpeg;base64,${Buffer.from(data).toString('base64')}`;
+}
+
+/**
+ * An image element filling `box` with its aspect ratio kept (SVG `meet`), centred vertically and
+ * horizontally at the left (`xMinYMid`) or the middle (`xMidYMid`), and where it lands.
+ */
+function imageEl(
+  img: PrintableJpeg,
+  box: Box,
+  align: 'xMinYMid' | 'xMidYMid',
+): PageElement & { image: PageImage } {
+  // Where the SVG says it is: the box as written there, to the thousandth of a millimetre.
+  box = { x: +n(box.x), y: +n(box.y), width: +n(box.width), height: +n(box.height) };
+  const scale = Math.min(box.width / img.width, box.height / img.height);
+  const width = img.width * scale;
+  const height = img.height * scale;
+  const placed = {
+    x: align === 'xMinYMid' ? box.x : box.x + (box.width - width) / 2,
+    y: box.y + (box.height - height) / 2,
+    width,
+    height,
+  };
+  return {
+    svg: `<image x="${n(box.x)}" y="${n(box.y)}" width="${n(box.width)}" height="${n(box.height)}" preserveAspectRatio="${align} meet" href="${img.href}"/>`,
+    box,
+    image: { jpeg: img.data, width: img.width, height: img.height, placed },
+  };
 }
 
 const MRZ_CHARS = /^[A-Z0-9<]*$/;
+/** The characters an MRZ is written in (Part 3 section 4.3). */
+const MRZ_ALPHABET = '<0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /** Checks the input is printable and consistent; lists every problem. */
 function check(input: DataPageInput): {
@@ -372,8 +450,10 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
   const fonts = pageFonts();
   const app = input.application;
   const { dateOfIssue, authority, problems } = check(input);
-  const face = jpegHref('faceImage', input.face, problems);
-  const signature = input.signature ? jpegHref('signatureImage', input.signature, problems) : '';
+  const face = printableJpeg('faceImage', input.face, problems);
+  const signature = input.signature
+    ? printableJpeg('signatureImage', input.signature, problems)
+    : null;
   if (problems.length > 0 || face === undefined || signature === undefined)
     throw new DataPageError(problems);
 
@@ -500,9 +580,21 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
     fixed.push(...els);
   };
   const textGroup = `font-family="'${DATA_PAGE_FONTS.regular.family}'" font-stretch="condensed" fill="#000"`;
-  const holders = (el: PageElement, group: string, fontFiles: string[]): void => {
+  const holders = (
+    el: PageElement & { image?: PageImage; cells?: Omit<PageCells, 'svgOf'> },
+    group: string,
+    fontFiles: string[],
+    svgOf?: (text: string) => string,
+  ): void => {
     page.push(el.svg);
-    overlays.push({ svg: group ? `<g ${group}>${el.svg}</g>` : el.svg, box: el.box, fontFiles });
+    const grouped = (svg: string): string => (group ? `<g ${group}>${svg}</g>` : svg);
+    overlays.push({
+      svg: grouped(el.svg),
+      box: el.box,
+      fontFiles,
+      ...(el.image ? { image: el.image } : {}),
+      ...(el.cells && svgOf ? { cells: { ...el.cells, svgOf: (t) => grouped(svgOf(t)) } } : {}),
+    });
   };
   const W = TD3_PAGE.width;
   const H = TD3_PAGE.height;
@@ -553,14 +645,7 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
   );
   if (signature) {
     const box = { x: COL[0] + 1, y: sigTop + 2.6, width: full / 2, height: mrzTop - sigTop - 3 };
-    holders(
-      {
-        svg: `<image x="${n(box.x)}" y="${n(box.y)}" width="${n(box.width)}" height="${n(box.height)}" preserveAspectRatio="xMinYMid meet" href="${signature}"/>`,
-        box,
-      },
-      '',
-      [],
-    );
+    holders(imageEl(signature, box, 'xMinYMid'), '', []);
   }
   both('</g>');
 
@@ -568,34 +653,31 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
   const faceBottom = mrzTop - 14.8; // Figure 7: 14.8 mm between the portrait and the MRZ.
   both('<g id="zone-V">');
   const faceBox = { x: TD3_PAGE.margin, y: faceBottom - 45, width: 35, height: 45 };
-  holders(
-    {
-      svg: `<image x="${faceBox.x}" y="${n(faceBox.y)}" width="35" height="45" preserveAspectRatio="xMidYMid meet" href="${face}"/>`,
-      box: faceBox,
-    },
-    '',
-    [],
-  );
+  holders(imageEl(face, faceBox, 'xMidYMid'), '', []);
   both('</g>', '</g>');
 
   // Zone VII: each MRZ character at its own cell, so the pitch is exact whatever the renderer.
   const mrzGroup = `font-family="'${DATA_PAGE_FONTS.ocrB.family}'" font-size="${n(mrzFontSize())}" fill="#000"`;
   both(`<g id="zone-VII" ${mrzGroup}>`);
   for (const [i, line] of [input.mrz.line1, input.mrz.line2].entries()) {
-    const xs = [...line].map((_, k) => n(mrzCellLeft(k))).join(' ');
+    const lefts = [...line].map((_, k) => +n(mrzCellLeft(k)));
     const baseline = mrzBaseline(i as 0 | 1);
+    const svgOf = (text: string): string =>
+      `<text x="${lefts.join(' ')}" y="${n(baseline)}">${escapeXml(text)}</text>`;
     holders(
       {
-        svg: `<text x="${xs}" y="${n(baseline)}">${escapeXml(line)}</text>`,
+        svg: svgOf(line),
         box: textBox(
           mrzCellLeft(0),
           mrzCellLeft(TD3_LINE_LENGTH) - mrzCellLeft(0),
           baseline,
           mrzFontSize(),
         ),
+        cells: { text: line, lefts, pitch: TD3_PAGE.mrzPitch, alphabet: MRZ_ALPHABET },
       },
       mrzGroup,
       [DATA_PAGE_FONT_DIR + DATA_PAGE_FONTS.ocrB.file],
+      svgOf,
     );
   }
   both('</g>', '</svg>');
