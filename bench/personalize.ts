@@ -12,7 +12,7 @@
  * BENCH_PROFILE=<file.cpuprofile> writes a V8 CPU profile of the measured jobs only (not the
  * seeding or the warm-up), to open in Chrome DevTools.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +69,18 @@ function stepCpu(step: string): void {
   lastCpu = process.cpuUsage();
 }
 
+/** This process's I/O counters (Linux): bytes and calls written and read, by any means. */
+function ioCounters(): Record<string, number> | undefined {
+  if (!existsSync('/proc/self/io')) return undefined;
+  return Object.fromEntries(
+    readFileSync('/proc/self/io', 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(': '))
+      .map(([k, v]) => [k!, Number(v)]),
+  );
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), 'bench-perso-'));
 const sim = await startSimulatorProcess({ scenario: 'bench-perso', env });
 try {
@@ -115,6 +127,7 @@ try {
   const memory: { job: number; rss: number; heap: number }[] = [];
   const every = Math.max(1, Math.floor(count / 10));
   let t0 = performance.now();
+  let io0: Record<string, number> | undefined;
   const profile = process.env.BENCH_PROFILE ? new Session() : undefined;
   for (let i = 0; i < warmUp + count; i++) {
     if (i === warmUp) {
@@ -124,6 +137,7 @@ try {
         await profile.post('Profiler.start');
       }
       t0 = performance.now();
+      io0 = ioCounters();
     }
     measuring = i >= warmUp;
     lastStep = 'take-application';
@@ -136,7 +150,7 @@ try {
     if (o.outcome !== 'issued')
       throw new Error(`job ${i} ended ${o.outcome}: ${JSON.stringify(o)}`);
     const c = process.cpuUsage(c0);
-    stepCpu('end');
+    if (process.env.BENCH_STEPS) stepCpu('end');
     if (i < warmUp) continue;
     cpu.push(c.user + c.system);
     userTotal += c.user;
@@ -150,6 +164,7 @@ try {
     }
   }
   const total = (performance.now() - t0) / 1000;
+  const io1 = ioCounters();
   if (profile) {
     const { profile: p } = await profile.post('Profiler.stop');
     writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(p));
@@ -192,6 +207,12 @@ try {
   console.log(
     `memory growth from job ${first.job} to ${last.job}: rss ${mb(last.rss - first.rss)} MB, heap ${mb(last.heap - first.heap)} MB`,
   );
+  if (io0 && io1) {
+    const per = (k: string): string => ((io1[k]! - io0![k]!) / count).toFixed(0);
+    console.log(
+      `I/O per job (/proc/self/io): ${per('syscw')} writes of ${(Number(per('wchar')) / 1024).toFixed(0)} KiB, ${per('syscr')} reads of ${(Number(per('rchar')) / 1024).toFixed(0)} KiB; ${(Number(per('write_bytes')) / 1024).toFixed(0)} KiB to storage`,
+    );
+  }
   if (stepTotals.size)
     console.log(
       'CPU by step (ms per job, from the step to the next): ' +

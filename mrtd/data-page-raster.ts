@@ -142,7 +142,7 @@ export type OverlayDrawing = 'resvg' | 'cells' | 'resampled';
  * glyphs, anything else (or everything, with `resvgOnly`) by resvg.
  */
 export function drawOverlay(
-  { svg, box, fontFiles, image, cells }: PageOverlay,
+  { svg, box, fontFiles, image, cells, shared }: PageOverlay,
   page: { width: number; height: number; dpi: number },
   { resvgOnly = false } = {},
 ): PlacedRaster & { drawnBy: OverlayDrawing } {
@@ -165,8 +165,26 @@ export function drawOverlay(
       ? fromCells(cells, fontFiles, place)
       : undefined;
   if (fromGlyphs) return { ...at, rgba: fromGlyphs, drawnBy: 'cells' };
-  return { ...at, rgba: drawn(svg, fontFiles, place), drawnBy: 'resvg' };
+  if (!shared || resvgOnly) return { ...at, rgba: drawn(svg, fontFiles, place), drawnBy: 'resvg' };
+  const key = JSON.stringify([place, fontFiles, svg]);
+  let rgba = sharedOverlays.get(key);
+  if (rgba) sharedOverlays.delete(key);
+  else {
+    rgba = drawn(svg, fontFiles, place);
+    if (sharedOverlays.size >= SHARED_OVERLAYS_KEPT)
+      sharedOverlays.delete(sharedOverlays.keys().next().value!);
+  }
+  sharedOverlays.set(key, rgba);
+  return { ...at, rgba, drawnBy: 'resvg' };
 }
+
+/**
+ * Overlays the same on many pages (PageOverlay `shared`: the document's type, State, date of
+ * issue, authority; nothing of a holder), kept drawn by placement, fonts and SVG. Shared by the
+ * pages that use them: never to be written.
+ */
+const sharedOverlays = new Map<string, Uint8Array>();
+const SHARED_OVERLAYS_KEPT = 16;
 
 /** An overlay's pixels: `w` x `h` from page pixel (x0, y0); millimetres to pixels by sx, sy. */
 interface Placement {

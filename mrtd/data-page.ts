@@ -137,6 +137,11 @@ export interface PageOverlay extends PageElement {
   image?: PageImage;
   /** For an overlay that is one line of fixed-pitch text (an MRZ line): its cells. */
   cells?: PageCells;
+  /**
+   * The overlay holds nothing of the holder (the document's type, State, date of issue,
+   * authority): the same on many pages, so a printer's raster may keep it drawn.
+   */
+  shared?: boolean;
 }
 
 /**
@@ -274,6 +279,8 @@ interface Field {
   es: string;
   en: string;
   value: string;
+  /** The document's, not the holder's: the same on many pages (type, State, issue, authority). */
+  shared?: boolean;
 }
 
 /** A text run fitted into `width`: smaller type first, then horizontal compression. */
@@ -324,9 +331,16 @@ function fieldEls(f: Field, fonts: PageFonts): { caption: string; value?: PageEl
     caption,
     value: {
       svg: textEl(f.x + pad, baseline, f.value, '', fit),
-      // The value never runs past its cell (fitted to it); capitals with accents reach about
-      // 1.2 em above the baseline and descenders 0.25 em below it.
-      box: textBox(f.x, f.width, baseline, fit.size),
+      // The value never runs past its cell (fitted to it), nor much past the sum of its glyphs'
+      // advances (kerning only narrows these capitals; half an em more for a glyph's overhang):
+      // its box is no wider, since drawing an overlay costs by its area. Capitals with accents
+      // reach about 1.2 em above the baseline and descenders 0.25 em below it.
+      box: textBox(
+        f.x,
+        Math.min(f.width, pad + textWidth(fonts.regular, f.value, fit.size) + fit.size / 2),
+        baseline,
+        fit.size,
+      ),
     },
   };
 }
@@ -471,6 +485,7 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
       es: 'Tipo',
       en: 'Type',
       value: app.documentCode.toUpperCase(),
+      shared: true,
     },
     {
       x: COL[0] + 16,
@@ -479,6 +494,7 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
       es: 'Código',
       en: 'Code',
       value: input.mrz.line1.slice(2, 5).replace(/</g, ''),
+      shared: true,
     },
     {
       x: COL[1],
@@ -551,6 +567,7 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
       es: 'Fecha de expedición',
       en: 'Date of issue',
       value: vizDate(dateOfIssue),
+      shared: true,
     },
     {
       x: COL[1],
@@ -559,6 +576,7 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
       es: 'Autoridad',
       en: 'Authority',
       value: upper(authority),
+      shared: true,
     },
     {
       x: COL[0],
@@ -613,6 +631,7 @@ export function dataPageLayers(input: DataPageInput): DataPageLayers {
           svg: `<g ${textGroup}>${value.svg}</g>`,
           box: value.box,
           fontFiles: [valueFontFile(f.value)],
+          ...(f.shared ? { shared: true } : {}),
         });
     }
   };

@@ -21,6 +21,7 @@ import {
   DATA_PAGE_LATIN_VALUES,
   TD3_PAGE,
   dataPageLayers,
+  vizDate,
 } from '../mrtd/data-page.ts';
 import {
   drawOverlay,
@@ -37,6 +38,11 @@ const signature = readFileSync(join(fixtures, 'signature.jpg'));
 function page(seed: number): Parameters<typeof dataPageLayers>[0] {
   const app: Application = randomApplication(seededRandom(7000 + seed));
   if (seed % 3 === 0) app.additionalPersonalDetails = { placeOfBirth: 'San Martín de Porres' };
+  // Dates of issue of the same width: the kept drawing of one must not stand for another.
+  app.additionalDocumentDetails = {
+    ...app.additionalDocumentDetails,
+    dateOfIssue: `2026-03-1${seed % 10}`,
+  };
   if (seed === 4) app.surname = 'MÜLLER GARCÍA ZÚÑIGA DE LA SANTÍSIMA TRINIDAD ÑAÑEZ ÇOLAK';
   // Characters the Latin cut of the value font lacks: that value is drawn from the whole font.
   if (seed === 5) app.additionalPersonalDetails = { placeOfBirth: 'Ωmega № 5 Ǆ' };
@@ -79,6 +85,19 @@ describe('the data page in layers', () => {
     expect(layers.fixedSvg).not.toContain('zone-VII"><');
     expect(layers.fixedSvg).not.toContain('<image');
     expect(layers.overlays.length).toBeGreaterThan(10);
+    // Kept drawn between pages: only the document's own fields (type, issuing State, date of
+    // issue, authority), never a value of the holder's.
+    const { additionalDocumentDetails: doc } = application;
+    expect(
+      layers.overlays
+        .filter((o) => o.shared)
+        .map((o) => /<text[^>]*>([^<]*)<\/text>/.exec(o.svg)?.[1]),
+    ).toEqual([
+      application.documentCode,
+      page(seed).mrz.line1.slice(2, 5),
+      vizDate(doc!.dateOfIssue!),
+      doc!.issuingAuthority!.toUpperCase(),
+    ]);
 
     const { width } = whole;
     const sx = width / TD3_PAGE.width;
