@@ -82,9 +82,18 @@ function modelLuminance(rgba: Uint8Array, p: number): number {
   return Math.floor((77 * rgba[p * 4]! + 150 * rgba[p * 4 + 1]! + 29 * rgba[p * 4 + 2]!) / 256);
 }
 
+/** A grey overlay's pixels as RGBA: each grey level v is (v, v, v, opaque). */
+function rgbaOf(o: LayeredRaster['overlays'][number]): Uint8Array {
+  if (o.rgba) return o.rgba;
+  const out = new Uint8Array(o.grey.length * 4);
+  o.grey.forEach((v, p) => out.set([v, v, v, 255], p * 4));
+  return out;
+}
+
 function flattened(page: LayeredRaster): Uint8Array {
   const out = page.fixed.rgba.slice();
-  for (const o of page.overlays)
+  for (const overlay of page.overlays) {
+    const o = { ...overlay, rgba: rgbaOf(overlay) };
     for (let y = 0; y < o.height; y++)
       for (let x = 0; x < o.width; x++) {
         const from = y * o.width + x;
@@ -92,6 +101,7 @@ function flattened(page: LayeredRaster): Uint8Array {
         if (modelLuminance(o.rgba, from) < modelLuminance(out, to))
           out.set(o.rgba.subarray(from * 4, from * 4 + 4), to * 4);
       }
+  }
   return out;
 }
 
@@ -112,6 +122,9 @@ describe('a layered page', () => {
       { x: 13, y: 6, width: 30, height: 11, rgba: raster(30, 11, seed + 2, 1) },
       { x: 40, y: 10, width: 21, height: 13, rgba: raster(21, 13, seed + 3) }, // overlaps the last
       { x: 60, y: 22, width: 1, height: 1, rgba: new Uint8Array([0, 0, 0, 255]) },
+      // Grey overlays (a byte a pixel), one over an RGBA one.
+      { x: 2, y: 12, width: 17, height: 9, grey: raster(17, 9, seed + 4).subarray(0, 17 * 9) },
+      { x: 35, y: 3, width: 12, height: 12, grey: raster(12, 12, seed + 5).subarray(0, 144) },
     ],
   });
 
@@ -145,8 +158,12 @@ describe('a layered page', () => {
     expect(() => encodePage({ ...page, overlays: [page.overlays[0]!, off] })).toThrow(
       /overlay 1 \(1 x 1 at 61, 22\) is not within the 61 x 23 page/,
     );
-    const short = { ...page.overlays[0]!, rgba: new Uint8Array(10) };
+    const short = { x: 0, y: 0, width: 9, height: 5, rgba: new Uint8Array(10) };
     expect(() => encodePage({ ...page, overlays: [short] })).toThrow(/overlay 0 holds 10 bytes/);
+    const shortGrey = { x: 0, y: 0, width: 9, height: 5, grey: new Uint8Array(44) };
+    expect(() => encodePage({ ...page, overlays: [page.overlays[0]!, shortGrey] })).toThrow(
+      /overlay 1 holds 44 bytes, 9 x 5 grey needs 45/,
+    );
     expect(() => encodePage({ ...page, width: 62 })).toThrow(
       /fixed layer is 61 x 23, the page 62 x 23/,
     );

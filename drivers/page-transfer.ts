@@ -15,11 +15,16 @@ export interface RgbaRaster {
   rgba: Uint8Array;
 }
 
-/** An RGBA raster placed on a page at pixel offset (x, y). */
-export interface RasterOverlay extends Omit<RgbaRaster, 'dpi'> {
+/**
+ * A raster placed on a page at pixel offset (x, y): RGBA, or grey (a byte a pixel, the luminance
+ * the printer takes of RGBA), which is a quarter of the memory for what is printed in grey anyway.
+ */
+export type RasterOverlay = {
   x: number;
   y: number;
-}
+  width: number;
+  height: number;
+} & ({ rgba: Uint8Array; grey?: undefined } | { grey: Uint8Array; rgba?: undefined });
 
 /**
  * A page as a fixed layer shared by many pages (never written here; what is derived from it for
@@ -155,7 +160,12 @@ function layeredRaw(page: LayeredRaster, format: PageFormatName): Uint8Array {
     );
   checkRgba('fixed layer', fixed);
   for (const [i, o] of overlays.entries()) {
-    checkRgba(`overlay ${i}`, o);
+    if (o.grey) {
+      if (o.grey.length !== o.width * o.height)
+        throw new RangeError(
+          `overlay ${i} holds ${o.grey.length} bytes, ${o.width} x ${o.height} grey needs ${o.width * o.height}`,
+        );
+    } else checkRgba(`overlay ${i}`, o);
     const inside =
       Number.isInteger(o.x) &&
       Number.isInteger(o.y) &&
@@ -171,15 +181,17 @@ function layeredRaw(page: LayeredRaster, format: PageFormatName): Uint8Array {
   const raw = fixedEncoding(fixed, format).slice();
   const stride = Math.ceil(width / 8);
   for (const o of overlays) {
+    const { rgba, grey } = o;
     const words =
-      littleEndian && o.rgba.byteOffset % 4 === 0
-        ? new Uint32Array(o.rgba.buffer, o.rgba.byteOffset, o.width * o.height)
+      rgba && littleEndian && rgba.byteOffset % 4 === 0
+        ? new Uint32Array(rgba.buffer, rgba.byteOffset, o.width * o.height)
         : undefined;
     for (let oy = 0, p = 0; oy < o.height; oy++) {
       const y = o.y + oy;
       for (let ox = 0; ox < o.width; ox++, p++) {
         if (words !== undefined && words[p] === 0xffffffff) continue;
-        const lum = luminance(o.rgba, p * 4);
+        const lum = grey ? grey[p]! : luminance(rgba!, p * 4);
+        if (lum === 255) continue;
         const x = o.x + ox;
         if (format === 'grey8') {
           const at = y * width + x;

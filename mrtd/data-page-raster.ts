@@ -76,10 +76,12 @@ export function rasterizeDataPage(svg: string, dpi = PRINTER_DPI): PageRaster {
 }
 
 /** An RGBA raster at pixel offset (x, y) of its page. */
-export interface PlacedRaster extends Omit<PageRaster, 'dpi'> {
+export type PlacedRaster = {
   x: number;
   y: number;
-}
+  width: number;
+  height: number;
+} & ({ rgba: Uint8Array; grey?: undefined } | { grey: Uint8Array; rgba?: undefined });
 
 /**
  * A data page as its fixed layer and the holder's data over it (drivers/page-transfer.ts
@@ -159,12 +161,12 @@ export function drawOverlay(
     throw new RangeError(`overlay box ${JSON.stringify(box)} is outside the page`);
   const place: Placement = { x0, y0, w: x1 - x0, h: y1 - y0, sx, sy, dpi };
   const at = { x: x0, y: y0, width: place.w, height: place.h };
-  if (image && !resvgOnly) return { ...at, rgba: resampled(image, place), drawnBy: 'resampled' };
+  if (image && !resvgOnly) return { ...at, grey: resampled(image, place), drawnBy: 'resampled' };
   const fromGlyphs =
     cells && !resvgOnly && cells.svgOf(cells.text) === svg
       ? fromCells(cells, fontFiles, place)
       : undefined;
-  if (fromGlyphs) return { ...at, rgba: fromGlyphs, drawnBy: 'cells' };
+  if (fromGlyphs) return { ...at, grey: fromGlyphs, drawnBy: 'cells' };
   if (!shared || resvgOnly) return { ...at, rgba: drawn(svg, fontFiles, place), drawnBy: 'resvg' };
   const key = JSON.stringify([place, fontFiles, svg]);
   let rgba = sharedOverlays.get(key);
@@ -212,14 +214,6 @@ function drawn(
     throw new Error(`overlay rendered ${r.width} x ${r.height}, its box is ${w} x ${h} pixels`);
   return r.rgba;
 }
-
-/** RGBA pixel (as a little- or big-endian 32-bit word) of each grey level, opaque. */
-const GREY_PIXEL = (() => {
-  const t = new Uint32Array(256);
-  const b = new Uint8Array(t.buffer);
-  for (let v = 0; v < 256; v++) b.set([v, v, v, 255], v * 4);
-  return t;
-})();
 
 /** The glyphs of every character of a cells overlay's alphabet, each drawn in every cell. */
 interface CellGlyphs {
@@ -294,9 +288,7 @@ function fromCells(
   const set = cellGlyphs(cells, fontFiles, place);
   if (!set || cells.text.length !== set.starts.length - 1) return undefined;
   const { w, h } = place;
-  const out = new Uint8Array(w * h * 4);
-  const px = new Uint32Array(out.buffer);
-  px.fill(GREY_PIXEL[255]!);
+  const out = new Uint8Array(w * h).fill(255);
   for (let k = 0; k < cells.text.length; k++) {
     const g = set.glyphs.get(cells.text[k]!);
     if (!g) return undefined;
@@ -305,7 +297,7 @@ function fromCells(
     for (let r = 0; r < g.rows; r++) {
       const src = r * w;
       const dst = (g.top + r) * w;
-      for (let x = from; x < to; x++) px[dst + x] = GREY_PIXEL[g.grey[src + x]!]!;
+      out.set(g.grey.subarray(src + from, src + to), dst + from);
     }
   }
   return out;
@@ -381,13 +373,12 @@ function resampled(image: PageImage, { x0, y0, w, h, sx, sy }: Placement): Uint8
     grey[p] = (77 * rgba[i]! + 150 * rgba[i + 1]! + 29 * rgba[i + 2]!) >> 8;
   const cols = taps(x0, w, placed.x * sx, (placed.x + placed.width) * sx, width);
   const rows = taps(y0, h, placed.y * sy, (placed.y + placed.height) * sy, height);
-  const out = new Uint8Array(w * h * 4);
-  const px = new Uint32Array(out.buffer);
+  const out = new Uint8Array(w * h);
   for (let j = 0; j < h; j++) {
     const coverY = rows.cover[j]!;
     const row = j * w;
     if (coverY === 0) {
-      px.fill(GREY_PIXEL[255]!, row, row + w);
+      out.fill(255, row, row + w);
       continue;
     }
     const top = rows.lo[j]! * width;
@@ -396,7 +387,7 @@ function resampled(image: PageImage, { x0, y0, w, h, sx, sy }: Placement): Uint8
     for (let i = 0; i < w; i++) {
       const cover = (cols.cover[i]! * coverY) >> 8;
       if (cover === 0) {
-        px[row + i] = GREY_PIXEL[255]!;
+        out[row + i] = 255;
         continue;
       }
       const a = cols.lo[i]!;
@@ -405,7 +396,7 @@ function resampled(image: PageImage, { x0, y0, w, h, sx, sy }: Placement): Uint8
       const upper = grey[top + a]! * (256 - wx) + grey[top + b]! * wx;
       const lower = grey[bottom + a]! * (256 - wx) + grey[bottom + b]! * wx;
       const v = (upper * (256 - wy) + lower * wy + 32768) >> 16;
-      px[row + i] = GREY_PIXEL[255 - (((255 - v) * cover + 128) >> 8)]!;
+      out[row + i] = 255 - (((255 - v) * cover + 128) >> 8);
     }
   }
   return out;
