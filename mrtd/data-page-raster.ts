@@ -6,6 +6,7 @@ import { Resvg } from '@resvg/resvg-js';
 import {
   DATA_PAGE_FONTS,
   type DataPageLayers,
+  type Box,
   type PageCells,
   type PageImage,
   type PageOverlay,
@@ -189,7 +190,7 @@ const sharedOverlays = new Map<string, Uint8Array>();
 const SHARED_OVERLAYS_KEPT = 16;
 
 /** An overlay's pixels: `w` x `h` from page pixel (x0, y0); millimetres to pixels by sx, sy. */
-interface Placement {
+export interface Placement {
   x0: number;
   y0: number;
   w: number;
@@ -324,79 +325,113 @@ function decodeJpeg(image: PageImage): Uint8Array {
   return img.rgba;
 }
 
-/** Per destination column (or row): the two source samples, the weight of the second (0-256), and
- * the share of the pixel the image covers (0-256). */
+/**
+ * Per destination column (or row): the source samples it takes (`from[i]` to `from[i + 1]` in
+ * `index` and `weight`, the weights summing to 1) and the share of the pixel the image covers.
+ */
 interface Taps {
-  lo: Int32Array;
-  hi: Int32Array;
-  weight: Int32Array;
-  cover: Int32Array;
+  from: Int32Array;
+  index: Int32Array;
+  weight: Float64Array;
+  cover: Float64Array;
 }
 
 /**
  * Samples for `count` destination pixels from `first` (page pixels) of an image `size` pixels
- * long placed from `start` to `end` (page pixels): each pixel's centre mapped into the image, its
- * two nearest samples (clamped at the edges), and how much of the pixel lies on the image.
+ * long placed from `start` to `end` (page pixels), by a triangle filter as wide as a destination
+ * pixel's footprint in the image and never narrower than a source pixel: enlarging, the two
+ * nearest samples (bilinear); reducing, every sample under the footprint, so a large picture is
+ * averaged rather than skipped through. Edges repeat the outermost samples.
  */
 function taps(first: number, count: number, start: number, end: number, size: number): Taps {
-  const t = {
-    lo: new Int32Array(count),
-    hi: new Int32Array(count),
-    weight: new Int32Array(count),
-    cover: new Int32Array(count),
-  };
   const scale = size / (end - start);
+  const support = Math.max(1, scale);
+  const from = new Int32Array(count + 1);
+  const index: number[] = [];
+  const weight: number[] = [];
+  const cover = new Float64Array(count);
   for (let i = 0; i < count; i++) {
     const p = first + i;
-    t.cover[i] = Math.round(256 * Math.max(0, Math.min(p + 1, end) - Math.max(p, start)));
-    const u = Math.min(size - 1, Math.max(0, (p + 0.5 - start) * scale - 0.5));
-    const lo = Math.floor(u);
-    t.lo[i] = lo;
-    t.hi[i] = Math.min(size - 1, lo + 1);
-    t.weight[i] = Math.round(256 * (u - lo));
+    cover[i] = Math.max(0, Math.min(p + 1, end) - Math.max(p, start));
+    // The pixel's centre in the image, where sample k's centre is at k + 0.5.
+    const u = (p + 0.5 - start) * scale;
+    let total = 0;
+    const k0 = Math.floor(u - support);
+    const k1 = Math.ceil(u + support);
+    const taken: [number, number][] = [];
+    for (let k = k0; k <= k1; k++) {
+      const w = 1 - Math.abs(k + 0.5 - u) / support;
+      if (w <= 0) continue;
+      taken.push([Math.min(size - 1, Math.max(0, k)), w]);
+      total += w;
+    }
+    for (const [k, w] of taken) {
+      index.push(k);
+      weight.push(w / total);
+    }
+    from[i + 1] = index.length;
   }
-  return t;
+  return { from, index: Int32Array.from(index), weight: Float64Array.from(weight), cover };
 }
 
 /**
  * An image overlay drawn without resvg's bicubic filter, which cost most of a page's raster (a
- * portrait upscaled ~1.7 times took 15-20 ms of CPU): the JPEG decoded at its own size, taken to
- * grey as the printer does (drivers/page-transfer.ts), and resampled bilinearly onto the page's
- * pixel grid, its edges anti-aliased by the share of each pixel it covers. Its grey levels stay
- * within a few of resvg's (test/data-page-layers.test.ts); the printer prints grey or dots only.
+ * portrait enlarged ~1.7 times took 15-20 ms of CPU): the JPEG decoded at its own size, taken to
+ * grey as the printer does (drivers/page-transfer.ts), and resampled onto the page's pixel grid
+ * (`taps`: bilinear enlarging, averaging reducing), rows first, its edges anti-aliased by the
+ * share of each pixel it covers. Its grey levels stay within a few of resvg's
+ * (test/data-page-layers.test.ts); the printer prints grey or dots only.
  */
-function resampled(image: PageImage, { x0, y0, w, h, sx, sy }: Placement): Uint8Array {
-  const { width, height, placed } = image;
+function resampled(image: PageImage, place: Placement): Uint8Array {
   const rgba = decodeJpeg(image);
-  const grey = new Uint8Array(width * height);
+  const grey = new Uint8Array(image.width * image.height);
   for (let p = 0, i = 0; p < grey.length; p++, i += 4)
     grey[p] = (77 * rgba[i]! + 150 * rgba[i + 1]! + 29 * rgba[i + 2]!) >> 8;
+  return resampleGrey({ grey, width: image.width, height: image.height }, image.placed, place);
+}
+
+/**
+ * A grey picture `width` x `height` filling `placed` (mm), resampled onto the page grid of
+ * `place` (`w` x `h` pixels from page pixel x0, y0; millimetres to pixels by sx, sy): paper
+ * (255) where the picture is not, its edges weighted by the share of each pixel it covers.
+ */
+export function resampleGrey(
+  { grey, width, height }: { grey: Uint8Array; width: number; height: number },
+  placed: Box,
+  { x0, y0, w, h, sx, sy }: Omit<Placement, 'dpi'>,
+): Uint8Array {
   const cols = taps(x0, w, placed.x * sx, (placed.x + placed.width) * sx, width);
   const rows = taps(y0, h, placed.y * sy, (placed.y + placed.height) * sy, height);
-  const out = new Uint8Array(w * h);
-  for (let j = 0; j < h; j++) {
-    const coverY = rows.cover[j]!;
-    const row = j * w;
-    if (coverY === 0) {
-      out.fill(255, row, row + w);
-      continue;
-    }
-    const top = rows.lo[j]! * width;
-    const bottom = rows.hi[j]! * width;
-    const wy = rows.weight[j]!;
+  // Each source row resampled to the destination's columns, then the columns down the rows.
+  const { from: cFrom, index: cIndex, weight: cWeight, cover: cCover } = cols;
+  const { from: rFrom, index: rIndex, weight: rWeight, cover: rCover } = rows;
+  const across = new Float64Array(height * w);
+  for (let y = 0; y < height; y++) {
+    const src = y * width;
+    const dst = y * w;
     for (let i = 0; i < w; i++) {
-      const cover = (cols.cover[i]! * coverY) >> 8;
-      if (cover === 0) {
-        out[row + i] = 255;
-        continue;
-      }
-      const a = cols.lo[i]!;
-      const b = cols.hi[i]!;
-      const wx = cols.weight[i]!;
-      const upper = grey[top + a]! * (256 - wx) + grey[top + b]! * wx;
-      const lower = grey[bottom + a]! * (256 - wx) + grey[bottom + b]! * wx;
-      const v = (upper * (256 - wy) + lower * wy + 32768) >> 16;
-      out[row + i] = 255 - (((255 - v) * cover + 128) >> 8);
+      let v = 0;
+      const end = cFrom[i + 1]!;
+      for (let t = cFrom[i]!; t < end; t++) v += grey[src + cIndex[t]!]! * cWeight[t]!;
+      across[dst + i] = v;
+    }
+  }
+  const out = new Uint8Array(w * h).fill(255);
+  const column = new Float64Array(w);
+  for (let j = 0; j < h; j++) {
+    const coverY = rCover[j]!;
+    if (coverY === 0) continue;
+    column.fill(0);
+    const end = rFrom[j + 1]!;
+    for (let t = rFrom[j]!; t < end; t++) {
+      const src = rIndex[t]! * w;
+      const wt = rWeight[t]!;
+      for (let i = 0; i < w; i++) column[i] = column[i]! + across[src + i]! * wt;
+    }
+    const row = j * w;
+    for (let i = 0; i < w; i++) {
+      const cover = cCover[i]! * coverY;
+      if (cover !== 0) out[row + i] = Math.round(255 - (255 - column[i]!) * cover);
     }
   }
   return out;
