@@ -63,28 +63,100 @@ describe('parseStrictJson', () => {
   });
 });
 
+/**
+ * Strings full of what the depth scan must see through: quotes, backslashes (so escaped quotes)
+ * and brackets, mixed with any characters.
+ */
+const trickyString = fc.oneof(
+  fc.constantFrom('"', '\\', '[', ']', '{', '}', '\n'),
+  fc.string({ minLength: 1, maxLength: 1, unit: 'grapheme' }),
+);
+const anyJson = fc.oneof(fc.jsonValue(), fc.jsonValue({ stringUnit: trickyString }));
+
+/** How deep arrays and objects nest in a value (a scalar 0, `[]` 1, `[{}]` 2). */
+const nestingDepth = (v: unknown): number =>
+  typeof v === 'object' && v !== null ? 1 + Math.max(0, ...Object.values(v).map(nestingDepth)) : 0;
+
+/**
+ * JSON values nested up to past the default limit of 64 levels (docs/manifest-format.md), at
+ * 63, 64 and 65 on purpose: fast-check's jsonValue nests 0-5 levels, never near it. Each level
+ * is an array or an object with one key.
+ */
+const deepJson = fc
+  .tuple(
+    fc.jsonValue({ maxDepth: 2, stringUnit: trickyString }),
+    fc.oneof(fc.constantFrom(62, 63, 64, 65), fc.integer({ min: 0, max: 70 })),
+  )
+  .chain(([inner, levels]) =>
+    fc
+      .array(fc.option(fc.string({ maxLength: 3, unit: trickyString }), { nil: undefined }), {
+        minLength: levels,
+        maxLength: levels,
+      })
+      .map((keys) => keys.reduce<unknown>((v, k) => (k === undefined ? [v] : { [k]: v }), inner)),
+  );
+
 describe('parseStrictJson agrees with JSON.parse', () => {
-  it('on any JSON without duplicate keys, however it is indented', () => {
+  it('on any JSON without duplicate keys, however it is indented, and nests to the limit', () => {
     fc.assert(
-      fc.property(fc.jsonValue(), fc.constantFrom(undefined, 0, 2, '\t'), (value, indent) => {
-        const text = JSON.stringify(value, null, indent);
-        expect(parseStrictJson(text)).toEqual(JSON.parse(text));
-      }),
+      fc.property(
+        fc.oneof(anyJson, deepJson),
+        fc.constantFrom(undefined, 0, 2, '\t'),
+        (value, indent) => {
+          const text = JSON.stringify(value, null, indent);
+          const depth = nestingDepth(value);
+          // Refused exactly when deeper than the limit: the default 64, or one given.
+          if (depth <= 64) expect(parseStrictJson(text)).toEqual(JSON.parse(text));
+          else expect(() => parseStrictJson(text)).toThrow('nested deeper than 64 levels');
+          expect(parseStrictJson(text, { maxDepth: depth })).toEqual(JSON.parse(text));
+          if (depth > 0)
+            expect(() => parseStrictJson(text, { maxDepth: depth - 1 })).toThrow(
+              `nested deeper than ${depth - 1} levels`,
+            );
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
-  it('and refuses any object given a key twice', () => {
+  it('and refuses any object given a key twice, however the key is escaped, wherever it is', () => {
     fc.assert(
       fc.property(
-        fc.dictionary(fc.string(), fc.jsonValue(), { minKeys: 1 }),
+        fc.dictionary(fc.string({ unit: trickyString }), anyJson, { minKeys: 1 }),
         fc.nat(),
-        fc.jsonValue(),
-        (obj, pick, extra) => {
+        fc.nat(),
+        anyJson,
+        fc.constantFrom('same', 'all-escaped', 'one-escaped'),
+        fc.array(fc.oneof(fc.nat({ max: 3 }), fc.stringMatching(/^[a-z]{1,6}$/)), { maxLength: 4 }),
+        (obj, pick, at, extra, escape, path) => {
           const keys = Object.keys(obj);
           const key = keys[pick % keys.length]!;
-          const text = `{${JSON.stringify(key)}:${JSON.stringify(extra)},${JSON.stringify(obj).slice(1)}`;
-          expect(() => parseStrictJson(text)).toThrow(`duplicate key ${JSON.stringify(key)}`);
+          // The key written again, as is or with UTF-16 units as \uXXXX escapes: the same key.
+          const u = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+          const written =
+            escape === 'same' || key === ''
+              ? JSON.stringify(key)
+              : escape === 'all-escaped'
+                ? `"${key.split('').map(u).join('')}"`
+                : `"${u(key[0]!)}${JSON.stringify(key.slice(1)).slice(1)}`;
+          const members = keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(obj[k])}`);
+          members.splice(at % (members.length + 1), 0, `${written}:${JSON.stringify(extra)}`);
+          // The object put at `path`: [i] as the (i+1)th element of an array, a name as a key.
+          let text = `{${members.join(',')}}`;
+          for (const step of [...path].reverse())
+            text =
+              typeof step === 'number' ? `[${'0,'.repeat(step)}${text}]` : `{"${step}":${text}}`;
+          const where = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+          let err: unknown;
+          try {
+            parseStrictJson(text);
+          } catch (e) {
+            err = e;
+          }
+          expect(err).toBeInstanceOf(StrictJsonError);
+          expect((err as Error).message).toContain(`duplicate key ${JSON.stringify(key)}`);
+          // Named by its place, as the errors write it (docs/manifest-format.md): body.booklets[1]
+          if (path.length) expect((err as StrictJsonError).where).toBe(where.replace(/^\./, ''));
         },
       ),
       { numRuns: 300 },
