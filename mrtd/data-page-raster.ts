@@ -105,16 +105,27 @@ export interface LayeredPageRaster {
 const fixedLayers = new Map<string, PageRaster>();
 const FIXED_LAYERS_KEPT = 4;
 
-function fixedLayer(svg: string, dpi: number): PageRaster {
-  const key = `${dpi}\n${svg}`;
-  let r = fixedLayers.get(key);
-  if (r) fixedLayers.delete(key);
-  else {
-    r = rasterizeDataPage(svg, dpi);
-    if (fixedLayers.size >= FIXED_LAYERS_KEPT) fixedLayers.delete(fixedLayers.keys().next().value!);
+/**
+ * The value kept under `key` in `cache`, or `make()`'s, kept: the `kept` most recently used
+ * stay (the least recently used is dropped first).
+ */
+function keptOrMade<V>(cache: Map<string, V>, kept: number, key: string, make: () => V): V {
+  let v: V;
+  if (cache.has(key)) {
+    v = cache.get(key)!;
+    cache.delete(key);
+  } else {
+    v = make();
+    if (cache.size >= kept) cache.delete(cache.keys().next().value!);
   }
-  fixedLayers.set(key, r);
-  return r;
+  cache.set(key, v);
+  return v;
+}
+
+function fixedLayer(svg: string, dpi: number): PageRaster {
+  return keptOrMade(fixedLayers, FIXED_LAYERS_KEPT, `${dpi}\n${svg}`, () =>
+    rasterizeDataPage(svg, dpi),
+  );
 }
 
 /**
@@ -169,15 +180,12 @@ export function drawOverlay(
       : undefined;
   if (fromGlyphs) return { ...at, grey: fromGlyphs, drawnBy: 'cells' };
   if (!shared || resvgOnly) return { ...at, rgba: drawn(svg, fontFiles, place), drawnBy: 'resvg' };
-  const key = JSON.stringify([place, fontFiles, svg]);
-  let rgba = sharedOverlays.get(key);
-  if (rgba) sharedOverlays.delete(key);
-  else {
-    rgba = drawn(svg, fontFiles, place);
-    if (sharedOverlays.size >= SHARED_OVERLAYS_KEPT)
-      sharedOverlays.delete(sharedOverlays.keys().next().value!);
-  }
-  sharedOverlays.set(key, rgba);
+  const rgba = keptOrMade(
+    sharedOverlays,
+    SHARED_OVERLAYS_KEPT,
+    JSON.stringify([place, fontFiles, svg]),
+    () => drawn(svg, fontFiles, place),
+  );
   return { ...at, rgba, drawnBy: 'resvg' };
 }
 
@@ -233,18 +241,22 @@ const cellGlyphSets = new Map<string, CellGlyphs | null>();
 const CELL_GLYPH_SETS_KEPT = 4;
 
 function cellGlyphs(cells: PageCells, fontFiles: string[], place: Placement): CellGlyphs | null {
-  const { x0, w, h, sx } = place;
   const key = JSON.stringify([
     place,
     fontFiles,
     cells.svgOf(cells.alphabet[0]!.repeat(cells.text.length)),
   ]);
-  if (cellGlyphSets.has(key)) {
-    const set = cellGlyphSets.get(key)!;
-    cellGlyphSets.delete(key);
-    cellGlyphSets.set(key, set);
-    return set;
-  }
+  return keptOrMade(cellGlyphSets, CELL_GLYPH_SETS_KEPT, key, () =>
+    drawCellGlyphs(cells, fontFiles, place),
+  );
+}
+
+function drawCellGlyphs(
+  cells: PageCells,
+  fontFiles: string[],
+  place: Placement,
+): CellGlyphs | null {
+  const { x0, w, h, sx } = place;
   // A cell's columns run from the pixel its left edge falls in to the next cell's.
   const starts = [0, ...cells.lefts.slice(1).map((l) => Math.floor(l * sx) - x0), w];
   let set: CellGlyphs | null = { starts, glyphs: new Map() };
@@ -270,9 +282,6 @@ function cellGlyphs(cells: PageCells, fontFiles: string[], place: Placement): Ce
       bottom--;
     set.glyphs.set(ch, { top, rows: bottom - top, grey: grey.slice(top * w, bottom * w) });
   }
-  if (cellGlyphSets.size >= CELL_GLYPH_SETS_KEPT)
-    cellGlyphSets.delete(cellGlyphSets.keys().next().value!);
-  cellGlyphSets.set(key, set);
   return set;
 }
 
