@@ -10,7 +10,10 @@
  *   node bin/run-ts.mjs bench/personalize.ts [jobs (default 1000)] [warm-up (default 20)]
  *
  * BENCH_PROFILE=<file.cpuprofile> writes a V8 CPU profile of the measured jobs only (not the
- * seeding or the warm-up), to open in Chrome DevTools.
+ * seeding or the warm-up), to open in Chrome DevTools; with BENCH_PROFILE_STEP=<step> (and
+ * BENCH_STEPS=1), of that step only (e.g. border-read: from it to the next step).
+ * BENCH_HEAP=<file.heapprofile> writes a sampling heap profile of the measured jobs, counting
+ * what was allocated, collected since or not (where the garbage collector's work comes from).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -59,13 +62,33 @@ const quantile = (sorted: number[], q: number): number =>
  * row) and its last step runs to the job's return.
  */
 const stepTotals = new Map<string, number>();
+/** The same by chip family, and the link's round trips (requests) by step and family. */
+const familySteps = new Map<string, Map<string, { cpu: number; requests: number }>>();
+let jobSteps = new Map<string, { cpu: number; requests: number }>();
 let lastStep = 'take-application';
 let lastCpu = process.cpuUsage();
+let requests = 0;
+let lastRequests = 0;
 let measuring = false;
+/** BENCH_PROFILE_STEP=<step>: the times (µs, the profiler's clock) the measured jobs spent in it. */
+const profileStep = process.env.BENCH_PROFILE_STEP;
+const stepWindows: [number, number][] = [];
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 function stepCpu(step: string): void {
+  if (measuring && profileStep) {
+    if (step === profileStep) stepWindows.push([nowUs(), Infinity]);
+    else if (lastStep === profileStep && stepWindows.length) stepWindows.at(-1)![1] = nowUs();
+  }
   const c = process.cpuUsage(lastCpu);
-  if (measuring) stepTotals.set(lastStep, (stepTotals.get(lastStep) ?? 0) + c.user + c.system);
+  if (measuring) {
+    stepTotals.set(lastStep, (stepTotals.get(lastStep) ?? 0) + c.user + c.system);
+    const s = jobSteps.get(lastStep) ?? { cpu: 0, requests: 0 };
+    s.cpu += c.user + c.system;
+    s.requests += requests - lastRequests;
+    jobSteps.set(lastStep, s);
+  }
   lastStep = step;
+  lastRequests = requests;
   lastCpu = process.cpuUsage();
 }
 
@@ -95,6 +118,11 @@ try {
   const dataKey = await openStationDataKey(dataDir, { development: true, env });
   const signer = openStationSigner(dataDir, 'production', env);
   const link = await openSerialLink(sim.path);
+  const request = link.request.bind(link);
+  link.request = (...args) => {
+    requests++;
+    return request(...args);
+  };
   const printer = new PrinterClient(link);
   const encoder = new EncoderClient(link);
   const actor = authenticate(db, 'operator', DEV_PIN);
@@ -129,12 +157,23 @@ try {
   let t0 = performance.now();
   let io0: Record<string, number> | undefined;
   const profile = process.env.BENCH_PROFILE ? new Session() : undefined;
+  const heapProfile = process.env.BENCH_HEAP ? new Session() : undefined;
   for (let i = 0; i < warmUp + count; i++) {
     if (i === warmUp) {
       if (profile) {
         profile.connect();
         await profile.post('Profiler.enable');
         await profile.post('Profiler.start');
+      }
+      if (heapProfile) {
+        heapProfile.connect();
+        await heapProfile.post('HeapProfiler.enable');
+        // Every allocation sampled, also of objects collected since: where the heap goes.
+        await heapProfile.post('HeapProfiler.startSampling', {
+          samplingInterval: 16384,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
       }
       t0 = performance.now();
       io0 = ioCounters();
@@ -156,6 +195,15 @@ try {
     userTotal += c.user;
     systemTotal += c.system;
     const family = chipFamily.get(o.serial) ?? 'unknown';
+    const fs = familySteps.get(family) ?? new Map<string, { cpu: number; requests: number }>();
+    for (const [k, v] of jobSteps) {
+      const t = fs.get(k) ?? { cpu: 0, requests: 0 };
+      t.cpu += v.cpu;
+      t.requests += v.requests;
+      fs.set(k, t);
+    }
+    familySteps.set(family, fs);
+    jobSteps = new Map();
     byFamily.set(family, [...(byFamily.get(family) ?? []), c.user + c.system]);
     const done = i - warmUp + 1;
     if (done % every === 0 || done === count) {
@@ -167,8 +215,32 @@ try {
   const io1 = ioCounters();
   if (profile) {
     const { profile: p } = await profile.post('Profiler.stop');
+    if (profileStep) {
+      // Only the samples taken in that step: the others are dropped, their time with them.
+      let t = p.startTime;
+      const samples: number[] = [];
+      const deltas: number[] = [];
+      let w = 0;
+      let last = p.startTime;
+      p.samples?.forEach((id, i) => {
+        t += p.timeDeltas?.[i] ?? 0;
+        while (w < stepWindows.length && stepWindows[w]![1] < t) w++;
+        const window = stepWindows[w];
+        if (!window || t < window[0]) return;
+        samples.push(id);
+        deltas.push(Math.min(t - last, t - window[0]));
+        last = t;
+      });
+      p.samples = samples;
+      p.timeDeltas = deltas;
+    }
     writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(p));
     profile.disconnect();
+  }
+  if (heapProfile) {
+    const { profile: p } = await heapProfile.post('HeapProfiler.stopSampling');
+    writeFileSync(process.env.BENCH_HEAP!, JSON.stringify(p));
+    heapProfile.disconnect();
   }
   await link.close();
   signer.close();
@@ -213,11 +285,24 @@ try {
       `I/O per job (/proc/self/io): ${per('syscw')} writes of ${(Number(per('wchar')) / 1024).toFixed(0)} KiB, ${per('syscr')} reads of ${(Number(per('rchar')) / 1024).toFixed(0)} KiB; ${(Number(per('write_bytes')) / 1024).toFixed(0)} KiB to storage`,
     );
   }
-  if (stepTotals.size)
+  if (stepTotals.size) {
     console.log(
       'CPU by step (ms per job, from the step to the next): ' +
         [...stepTotals].map(([k, v]) => `${k} ${(v / 1000 / count).toFixed(1)}`).join(', '),
     );
+    for (const [family, steps] of [...familySteps].sort()) {
+      const n = byFamily.get(family)?.length ?? 1;
+      console.log(
+        `  ${family}, ms and link requests per job: ` +
+          [...steps]
+            .filter(([, v]) => v.cpu / n >= 500 || v.requests > 0)
+            .map(
+              ([k, v]) => `${k} ${(v.cpu / 1000 / n).toFixed(1)} (${(v.requests / n).toFixed(0)})`,
+            )
+            .join(', '),
+      );
+    }
+  }
   const median = quantile(sorted, 0.5) / 1000;
   console.log(
     `target CPU per job < 50 ms: ${median < 50 ? 'met' : 'NOT met'} (median ${median.toFixed(1)} ms)`,

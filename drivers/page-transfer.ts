@@ -151,6 +151,37 @@ function fixedEncoding(fixed: RgbaRaster, format: PageFormatName): Uint8Array {
       : ditherMono1(fixed.rgba, fixed.width, fixed.height));
 }
 
+/**
+ * Marks in MONO1 rows (`stride` bytes each) the ink of a grey overlay `width` x `height` at page
+ * pixel (x0, y0): a pixel is ink where it is below its place's threshold (paper, 255, is above
+ * every threshold). The common case (pictures, MRZ lines) in a loop of its own.
+ */
+function inkGreyMono1(
+  raw: Uint8Array,
+  stride: number,
+  x0: number,
+  y0: number,
+  width: number,
+  height: number,
+  grey: Uint8Array,
+): void {
+  for (let oy = 0, p = 0; oy < height; oy++) {
+    const y = y0 + oy;
+    const row = y * stride;
+    const t = (y & 3) * 4;
+    const t0 = BAYER4[t]!;
+    const t1 = BAYER4[t + 1]!;
+    const t2 = BAYER4[t + 2]!;
+    const t3 = BAYER4[t + 3]!;
+    for (let x = x0, end = x0 + width; x < end; x++, p++) {
+      const lum = grey[p]!;
+      if (lum === 255) continue;
+      const threshold = x & 2 ? (x & 1 ? t3 : t2) : x & 1 ? t1 : t0;
+      if (lum < threshold) raw[row + (x >> 3)]! |= 0x80 >> (x & 7);
+    }
+  }
+}
+
 /** The raw (uncompressed) page of a layered raster: the fixed layer's, darkened by each overlay. */
 function layeredRaw(page: LayeredRaster, format: PageFormatName): Uint8Array {
   const { width, height, fixed, overlays } = page;
@@ -182,6 +213,10 @@ function layeredRaw(page: LayeredRaster, format: PageFormatName): Uint8Array {
   const stride = Math.ceil(width / 8);
   for (const o of overlays) {
     const { rgba, grey } = o;
+    if (grey && format === 'mono1') {
+      inkGreyMono1(raw, stride, o.x, o.y, o.width, o.height, grey);
+      continue;
+    }
     const words =
       rgba && littleEndian && rgba.byteOffset % 4 === 0
         ? new Uint32Array(rgba.buffer, rgba.byteOffset, o.width * o.height)

@@ -304,10 +304,11 @@ function fromCells(
     if (!g) return undefined;
     const from = set.starts[k]!;
     const to = set.starts[k + 1]!;
+    const glyph = g.grey;
     for (let r = 0; r < g.rows; r++) {
       const src = r * w;
       const dst = (g.top + r) * w;
-      out.set(g.grey.subarray(src + from, src + to), dst + from);
+      for (let x = from; x < to; x++) out[dst + x] = glyph[src + x]!;
     }
   }
   return out;
@@ -355,32 +356,33 @@ interface Taps {
 function taps(first: number, count: number, start: number, end: number, size: number): Taps {
   const scale = size / (end - start);
   const support = Math.max(1, scale);
+  // At most this many samples fall strictly inside a triangle 2 * support wide.
+  const most = Math.ceil(2 * support) + 2;
   const from = new Int32Array(count + 1);
-  const index: number[] = [];
-  const weight: number[] = [];
+  const index = new Int32Array(count * most);
+  const weight = new Float64Array(count * most);
   const cover = new Float64Array(count);
+  let n = 0;
   for (let i = 0; i < count; i++) {
     const p = first + i;
     cover[i] = Math.max(0, Math.min(p + 1, end) - Math.max(p, start));
     // The pixel's centre in the image, where sample k's centre is at k + 0.5.
     const u = (p + 0.5 - start) * scale;
-    let total = 0;
     const k0 = Math.floor(u - support);
     const k1 = Math.ceil(u + support);
-    const taken: [number, number][] = [];
+    const at = n;
+    let total = 0;
     for (let k = k0; k <= k1; k++) {
       const w = 1 - Math.abs(k + 0.5 - u) / support;
       if (w <= 0) continue;
-      taken.push([Math.min(size - 1, Math.max(0, k)), w]);
+      index[n] = Math.min(size - 1, Math.max(0, k));
+      weight[n++] = w;
       total += w;
     }
-    for (const [k, w] of taken) {
-      index.push(k);
-      weight.push(w / total);
-    }
-    from[i + 1] = index.length;
+    for (let t = at; t < n; t++) weight[t] = weight[t]! / total;
+    from[i + 1] = n;
   }
-  return { from, index: Int32Array.from(index), weight: Float64Array.from(weight), cover };
+  return { from, index: index.subarray(0, n), weight: weight.subarray(0, n), cover };
 }
 
 /**
@@ -414,7 +416,7 @@ export function resampleGrey(
   // Each source row resampled to the destination's columns, then the columns down the rows.
   const { from: cFrom, index: cIndex, weight: cWeight, cover: cCover } = cols;
   const { from: rFrom, index: rIndex, weight: rWeight, cover: rCover } = rows;
-  const across = new Float64Array(height * w);
+  const across = new Float32Array(height * w);
   for (let y = 0; y < height; y++) {
     const src = y * width;
     const dst = y * w;
@@ -430,17 +432,29 @@ export function resampleGrey(
   for (let j = 0; j < h; j++) {
     const coverY = rCover[j]!;
     if (coverY === 0) continue;
-    column.fill(0);
+    const first = rFrom[j]!;
     const end = rFrom[j + 1]!;
-    for (let t = rFrom[j]!; t < end; t++) {
-      const src = rIndex[t]! * w;
-      const wt = rWeight[t]!;
-      for (let i = 0; i < w; i++) column[i] = column[i]! + across[src + i]! * wt;
+    if (end - first === 2) {
+      // Two rows (every row when enlarging): in one pass.
+      const a = rIndex[first]! * w;
+      const b = rIndex[first + 1]! * w;
+      const wa = rWeight[first]!;
+      const wb = rWeight[first + 1]!;
+      for (let i = 0; i < w; i++) column[i] = across[a + i]! * wa + across[b + i]! * wb;
+    } else {
+      column.fill(0);
+      for (let t = first; t < end; t++) {
+        const src = rIndex[t]! * w;
+        const wt = rWeight[t]!;
+        for (let i = 0; i < w; i++) column[i] = column[i]! + across[src + i]! * wt;
+      }
     }
     const row = j * w;
     for (let i = 0; i < w; i++) {
       const cover = cCover[i]! * coverY;
-      if (cover !== 0) out[row + i] = Math.round(255 - (255 - column[i]!) * cover);
+      // Rounded to the nearest level (the value is never negative).
+      if (cover === 1) out[row + i] = column[i]! + 0.5;
+      else if (cover !== 0) out[row + i] = 255.5 - (255 - column[i]!) * cover;
     }
   }
   return out;

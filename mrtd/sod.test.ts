@@ -11,6 +11,7 @@ import { passiveAuthentication } from './passive-auth.ts';
 import { createTestPki } from './pki.ts';
 import { PemKeySigner } from './signer.ts';
 import { parseSod, signSod } from './sod.ts';
+import { decodeTlv, decodeTlvAt, tlv } from './tlv.ts';
 import { crossCheckHashes, readLdsSecurityObject } from '../test/helpers/lds-security-object.ts';
 
 const fixtures = join(import.meta.dirname, '../test/fixtures/mrtd');
@@ -296,6 +297,34 @@ describe('LDS build, SOD signing and passive authentication', () => {
       }),
     ).rejects.toThrow(/Document Signer certificate is not a readable X.509 certificate/);
     expect(lds.files.has('EF.SOD')).toBe(false);
+  });
+
+  it('puts the Document Signer certificate into EF.SOD as issued, byte for byte', async () => {
+    // The same certificate in an encoding a schema does not keep: the outer signatureAlgorithm
+    // SEQUENCE's length in long form (30 81 0A instead of 30 0A). It is outside what the CSCA
+    // signed, so the certificate still verifies; encoded again, it would come out shorter.
+    const der = pki.ds.certificateDer;
+    const outer = decodeTlv(der);
+    const children: Buffer[] = [];
+    for (let p = 0; p < outer.value.length;) {
+      const size = decodeTlvAt(outer.value, p).size;
+      children.push(outer.value.subarray(p, p + size));
+      p += size;
+    }
+    const algorithm = children[1]!;
+    expect(algorithm[0]).toBe(0x30);
+    expect(algorithm[1]).toBeLessThan(0x80);
+    const longForm = Buffer.concat([Buffer.from([0x30, 0x81]), algorithm.subarray(1)]);
+    const issued = tlv(0x30, [children[0]!, longForm, children[2]!]);
+    expect(issued.length).toBe(der.length + 1);
+
+    const lds = buildLds(parseApplication(appJson), { face });
+    await signLds(lds, { signer: new PemKeySigner(pki.ds.privateKeyPem), dsCertificate: issued });
+    const sod = lds.files.get('EF.SOD')!;
+    expect(sod.includes(issued)).toBe(true);
+    expect(parseSod(sod).certificates.map((c) => c.toString('hex'))).toEqual([
+      issued.toString('hex'),
+    ]);
   });
 
   it('signs with an RSA-2048 Document Signer key and an RSA Active Authentication key', async () => {

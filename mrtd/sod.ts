@@ -16,8 +16,6 @@ import {
 } from '@peculiar/asn1-schema';
 import {
   Attribute,
-  CertificateChoices,
-  CertificateSet,
   ContentInfo,
   DigestAlgorithmIdentifiers,
   EncapsulatedContent,
@@ -33,7 +31,7 @@ import { AlgorithmIdentifier, Certificate, Time } from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
 import { type DocumentSigner, type HashAlgorithm } from './signer.ts';
 import type { TlvError } from './tlv.ts';
-import { expectTlv, tlv } from './tlv.ts';
+import { decodeTlvAt, expectTlv, tlv } from './tlv.ts';
 
 export const OID_LDS_SECURITY_OBJECT = '2.23.136.1.1.1';
 const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
@@ -174,6 +172,31 @@ function parseCertificateCached(der: Uint8Array): { cert: Certificate; publicKey
   return certCache;
 }
 
+/**
+ * SignedData's DER (version, digestAlgorithms, encapContentInfo, signerInfos) with `certificates`
+ * (RFC 5652 5.1: [0] IMPLICIT, a SET OF) put in before signerInfos, holding the Document Signer
+ * certificate as it was issued, byte for byte. Encoding the parsed certificate again through the
+ * schema could change bytes its CSCA signed (an encoding the schema does not keep), and cost a
+ * whole certificate's encoding per document.
+ */
+function withCertificate(signedData: ArrayBuffer, certificateDer: Uint8Array): Buffer {
+  const seq = expectTlv(new Uint8Array(signedData), 0x30, 'SignedData');
+  const parts: Buffer[] = [];
+  for (let p = 0; p < seq.value.length;) {
+    const size = decodeTlvAt(seq.value, p).size;
+    parts.push(seq.value.subarray(p, p + size));
+    p += size;
+  }
+  if (parts.length !== 4)
+    throw new SodError(`SignedData without certificates has ${parts.length} fields, not 4`);
+  return tlv(0x30, [...parts.slice(0, 3), tlv(0xa0, certificateDer), parts[3]!]);
+}
+
+/** id-signedData as a DER OBJECT IDENTIFIER. */
+const ID_SIGNED_DATA_DER = Buffer.from(
+  new asn1js.ObjectIdentifier({ value: id_signedData }).toBER(false),
+);
+
 /** Builds and signs EF.SOD; returns the file bytes (tag 77 around the ContentInfo). */
 export async function signSod(dataGroups: DataGroups, opts: SignSodOptions): Promise<Buffer> {
   const hash = opts.hash ?? 'sha256';
@@ -228,14 +251,12 @@ export async function signSod(dataGroups: DataGroups, opts: SignSodOptions): Pro
       eContentType: OID_LDS_SECURITY_OBJECT,
       eContent: new EncapsulatedContent({ single: new OctetString(content) }),
     }),
-    certificates: new CertificateSet([new CertificateChoices({ certificate: cert })]),
     signerInfos: new SignerInfos([signerInfo]),
   });
-  const contentInfo = new ContentInfo({
-    contentType: id_signedData,
-    content: AsnConvert.serialize(signedData),
-  });
-  return tlv(0x77, Buffer.from(AsnConvert.serialize(contentInfo)));
+  // ContentInfo (RFC 5652 3): SEQUENCE { contentType, [0] EXPLICIT content }, put together here:
+  // asn1-schema takes its content as ANY, parsing the whole SignedData again to encode it again.
+  const signedDataDer = withCertificate(AsnConvert.serialize(signedData), opts.dsCertificate);
+  return tlv(0x77, tlv(0x30, [ID_SIGNED_DATA_DER, tlv(0xa0, signedDataDer)]));
 }
 
 /** The parts of a parsed EF.SOD that verification needs. */
