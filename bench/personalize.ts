@@ -11,7 +11,8 @@
  *
  * BENCH_PROFILE=<file.cpuprofile> writes a V8 CPU profile of the measured jobs only (not the
  * seeding or the warm-up), to open in Chrome DevTools; with BENCH_PROFILE_STEP=<step> (and
- * BENCH_STEPS=1), of that step only (e.g. border-read: from it to the next step).
+ * BENCH_STEPS=1), of that step only (e.g. border-read: from it to the next step), and with
+ * BENCH_PROFILE_FAMILY=<chip profile> of the jobs on that chip family only.
  * BENCH_HEAP=<file.heapprofile> writes a sampling heap profile of the measured jobs, counting
  * what was allocated, collected since or not (where the garbage collector's work comes from).
  */
@@ -73,6 +74,9 @@ let measuring = false;
 /** BENCH_PROFILE_STEP=<step>: the times (µs, the profiler's clock) the measured jobs spent in it. */
 const profileStep = process.env.BENCH_PROFILE_STEP;
 const stepWindows: [number, number][] = [];
+/** BENCH_PROFILE_FAMILY=<chip profile>: and of the jobs on that chip family only. */
+const profileFamily = process.env.BENCH_PROFILE_FAMILY;
+let jobWindowsFrom = 0;
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 function stepCpu(step: string): void {
   if (measuring && profileStep) {
@@ -195,6 +199,8 @@ try {
     userTotal += c.user;
     systemTotal += c.system;
     const family = chipFamily.get(o.serial) ?? 'unknown';
+    if (profileFamily && family !== profileFamily) stepWindows.length = jobWindowsFrom;
+    jobWindowsFrom = stepWindows.length;
     const fs = familySteps.get(family) ?? new Map<string, { cpu: number; requests: number }>();
     for (const [k, v] of jobSteps) {
       const t = fs.get(k) ?? { cpu: 0, requests: 0 };
