@@ -5,13 +5,14 @@
  * build carries a fingerprint (`renderer/dist/.source-fingerprint`), a SHA-256 over every file of
  * renderer/ (its Vite config included) but dist/, the contract files the renderer imports, and
  * package-lock.json (the versions of React, Vite and the rest), with the hash of the index.html
- * it built. Builds are serialized between processes (a lock directory in .cache/) and land in
- * renderer/dist in one rename, so two starts at once build once and never serve a half build.
+ * it built. Builds are serialized, between processes by an operating-system lock in .cache/
+ * (contracts/dir-lock.ts: dropped when its process ends, however it ends) and within one by a
+ * queue, and land in renderer/dist in one rename, so two starts at once build once and never
+ * serve a half build.
  */
 import { createHash } from 'node:crypto';
 import {
   existsSync,
-  mkdirSync,
   readFileSync,
   readdirSync,
   renameSync,
@@ -21,7 +22,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { processAlive } from '../station/station-lock.ts';
+import { acquireDirLock, holderText, type LockHolder } from '../contracts/dir-lock.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const FINGERPRINT_FILE = '.source-fingerprint';
@@ -101,36 +102,63 @@ export function rendererBuildStale(root = ROOT): string | undefined {
   return undefined;
 }
 
-/** Takes a lock directory (atomic mkdir), waiting for another builder; returns its release. */
-async function buildLock(root: string, note: (line: string) => void): Promise<() => void> {
-  const dir = join(root, '.cache', 'renderer-build.lock');
-  mkdirSync(dirname(dir), { recursive: true });
-  const deadline = Date.now() + 180_000;
+/** The lock file in `<root>/.cache` that serializes builds between processes. */
+export const BUILD_LOCK_FILE = 'renderer-build.lck';
+
+class BuildLockBusy extends Error {
+  constructor(readonly holder: LockHolder | undefined) {
+    super('the renderer build lock is held');
+  }
+}
+
+/** The build this process runs or waits for last: builds in one process go one at a time. */
+let queue: Promise<void> = Promise.resolve();
+
+/**
+ * Takes the renderer build lock: its turn in this process, then `<root>/.cache/renderer-build.lck`
+ * (an operating-system lock: a builder that died, even by SIGKILL, leaves it free), waiting for
+ * another builder up to `waitMs` (default 3 minutes). Resolves with its release.
+ */
+export async function rendererBuildLock(
+  root: string,
+  {
+    note = () => undefined,
+    waitMs = 180_000,
+  }: { note?: (line: string) => void; waitMs?: number } = {},
+): Promise<() => void> {
+  let ours!: () => void;
+  const turn = queue;
+  queue = new Promise<void>((r) => (ours = r));
+  await turn;
+  const deadline = Date.now() + waitMs;
   let said = false;
-  for (;;) {
-    try {
-      mkdirSync(dir);
-      writeFileSync(join(dir, 'pid'), String(process.pid));
-      return () => rmSync(dir, { recursive: true, force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  try {
+    for (;;) {
+      try {
+        const lock = acquireDirLock(join(root, '.cache'), {
+          file: BUILD_LOCK_FILE,
+          command: 'renderer build',
+          refused: (_dir, holder) => new BuildLockBusy(holder),
+        });
+        return () => {
+          lock.release();
+          ours();
+        };
+      } catch (e) {
+        if (!(e instanceof BuildLockBusy)) throw e;
+        if (Date.now() > deadline)
+          throw new Error(
+            `another process has been building the renderer for ${Math.round(waitMs / 1000)} s: ${holderText(e.holder)}`,
+          );
+        if (!said)
+          note(`renderer: ${holderText(e.holder)} is building renderer/dist; waiting for it`);
+        said = true;
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    // A builder that died leaves its lock: its pid is gone.
-    let holder = NaN;
-    try {
-      holder = Number(readFileSync(join(dir, 'pid'), 'utf8'));
-    } catch {
-      // Just created, pid not written yet.
-    }
-    if (Number.isInteger(holder) && holder > 0 && !processAlive(holder)) {
-      rmSync(dir, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`another process has been building the renderer for 3 minutes (${dir})`);
-    if (!said) note('renderer: another process is building renderer/dist; waiting for it');
-    said = true;
-    await new Promise((r) => setTimeout(r, 100));
+  } catch (e) {
+    ours();
+    throw e;
   }
 }
 
@@ -154,7 +182,7 @@ export async function ensureRendererBuild(
   const t0 = performance.now();
   if (rendererBuildStale(root) === undefined)
     return { built: false, ms: Math.round(performance.now() - t0) };
-  const release = await buildLock(root, note);
+  const release = await rendererBuildLock(root, { note });
   try {
     const reason = rendererBuildStale(root);
     if (reason === undefined) return { built: false, ms: Math.round(performance.now() - t0) };

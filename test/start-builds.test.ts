@@ -5,7 +5,7 @@
  * built from changed (the renderer: its files, the contract files it imports, package-lock.json;
  * the bundle: every source file it holds, or a file added beside them).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   cpSync,
   mkdirSync,
@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ensureRendererBuild,
   FINGERPRINT_FILE,
+  rendererBuildLock,
   rendererBuildStale,
   rendererInputs,
 } from '../cli/renderer-build.ts';
@@ -40,6 +41,55 @@ const write = (root: string, file: string, text: string): void => {
   mkdirSync(join(root, file, '..'), { recursive: true });
   writeFileSync(join(root, file), text);
 };
+
+describe('the renderer build lock', () => {
+  it('is one build at a time in a process, and waits for another process until it ends, however it ends', async () => {
+    const root = mkdtempSync(join(tmp, 'lock-'));
+    // In one process: the second waits for the first's release.
+    const first = await rendererBuildLock(root);
+    let second: (() => void) | undefined;
+    const waiting = rendererBuildLock(root).then((r) => (second = r));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(second).toBeUndefined();
+    first();
+    await waiting;
+    second!();
+
+    // Another process holds it: this one waits (and says for whom), then takes it once that
+    // process is killed; a builder killed never leaves it taken.
+    const script = join(root, 'hold.mts');
+    writeFileSync(
+      script,
+      `import { rendererBuildLock } from ${JSON.stringify(pathToFileURL(join(ROOT, 'cli/renderer-build.ts')).href)};\n` +
+        `await rendererBuildLock(${JSON.stringify(root)});\nconsole.log('held');\nsetInterval(() => {}, 1000);\n`,
+    );
+    const child = spawn(process.execPath, [join(ROOT, 'bin/run-ts.mjs'), script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+        child.once('exit', (code) => reject(new Error(`holder exited with ${code}`)));
+      });
+      await expect(rendererBuildLock(root, { waitMs: 300 })).rejects.toThrow(
+        new RegExp(`building the renderer for 0 s: "renderer build" \\(process ${child.pid} `),
+      );
+      const notes: string[] = [];
+      let taken: (() => void) | undefined;
+      const later = rendererBuildLock(root, { note: (l) => notes.push(l) }).then(
+        (r) => (taken = r),
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      expect(taken).toBeUndefined();
+      expect(notes).toEqual([expect.stringContaining(`(process ${child.pid} `)]);
+      child.kill('SIGKILL');
+      await later;
+      taken!();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
 
 describe('the renderer build', () => {
   it('depends on renderer/ but dist, the contract files it imports, and package-lock.json', () => {
