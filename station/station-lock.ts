@@ -10,11 +10,10 @@ import {
   acquireDirLock,
   heldDirLock,
   holderText,
-  processAlive,
 } from '../contracts/dir-lock.ts';
 import { StationError } from './errors.ts';
 
-export { type LockHolder, processAlive };
+export { type LockHolder };
 
 /** The lock file's name inside a data directory. */
 export const STATION_LOCK_FILE = 'station.lock';
