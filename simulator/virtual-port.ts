@@ -36,11 +36,24 @@ export async function createVirtualSerialPair(
   let holder: number | undefined;
 
   const start = async (): Promise<void> => {
+    // socat under a shell that ends it when the pipe from this process closes: when this process
+    // stops the cable, or dies however it dies (a SIGKILLed owner would otherwise leave socat
+    // running, since the end no one opened never hangs up). The shell exits when socat does.
     const proc = spawn(
-      'socat',
-      ['-d', '-d', `pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${stationPath}`],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      'sh',
+      [
+        '-c',
+        'exec 3<&0; socat -d -d "$1" "$2" & s=$!; { read _ <&3; kill $s 2>/dev/null; } & wait $s',
+        'socat-cable',
+        `pty,raw,echo=0,link=${devicePath}`,
+        `pty,raw,echo=0,link=${stationPath}`,
+      ],
+      { stdio: ['pipe', 'ignore', 'pipe'] },
     );
+    // The pipe must not keep this process alive, nor fail it when the shell has gone.
+    proc.stdin!.on('error', () => undefined);
+    (proc.stdin as unknown as { unref?: () => void }).unref?.();
+    proc.once('exit', () => proc.stdin!.destroy());
     child = proc;
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => {
@@ -58,6 +71,15 @@ export async function createVirtualSerialPair(
         );
       proc.once('error', onError);
       const tick = (): void => {
+        if (/socat: (command )?not found/.test(stderr)) {
+          proc.stdin!.end();
+          reject(
+            new Error(
+              'socat is not installed (apt-get install socat): it makes the virtual serial ports',
+            ),
+          );
+          return;
+        }
         if (proc.exitCode !== null) {
           reject(new Error(`socat exited (${proc.exitCode}): ${stderr.trim()}`));
           return;
@@ -78,7 +100,7 @@ export async function createVirtualSerialPair(
           return;
         }
         if (Date.now() > deadline) {
-          proc.kill('SIGKILL');
+          proc.stdin!.end();
           reject(new Error(`socat did not create the ptys in time: ${stderr.trim()}`));
           return;
         }
@@ -96,7 +118,7 @@ export async function createVirtualSerialPair(
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
+      proc.stdin!.end(); // the shell kills socat, then exits
     });
   };
 
