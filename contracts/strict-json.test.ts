@@ -131,7 +131,7 @@ describe('parseStrictJson agrees with JSON.parse', () => {
         (obj, pick, at, extra, escape, path) => {
           const keys = Object.keys(obj);
           const key = keys[pick % keys.length]!;
-          // The duplicate as it appears in the text: verbatim, or with UTF-16 units as \uXXXX escapes.
+          // The duplicate as written in the text: verbatim, or each UTF-16 unit as a \u escape.
           const u = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
           const written =
             escape === 'same' || key === ''

@@ -11,7 +11,7 @@ import { passiveAuthentication } from './passive-auth.ts';
 import { createTestPki } from './pki.ts';
 import { PemKeySigner } from './signer.ts';
 import { parseSod, signSod } from './sod.ts';
-import { decodeTlv, decodeTlvAt, tlv } from './tlv.ts';
+import { decodeTlv, encodedTlvList, tlv } from './tlv.ts';
 import { crossCheckHashes, readLdsSecurityObject } from '../test/helpers/lds-security-object.ts';
 
 const fixtures = join(import.meta.dirname, '../test/fixtures/mrtd');
@@ -304,13 +304,7 @@ describe('LDS build, SOD signing and passive authentication', () => {
     // SEQUENCE's length in long form (30 81 0A instead of 30 0A). It is outside what the CSCA
     // signed, so the certificate still verifies; encoded again, it would come out shorter.
     const der = pki.ds.certificateDer;
-    const outer = decodeTlv(der);
-    const children: Buffer[] = [];
-    for (let p = 0; p < outer.value.length;) {
-      const size = decodeTlvAt(outer.value, p).size;
-      children.push(outer.value.subarray(p, p + size));
-      p += size;
-    }
+    const children = encodedTlvList(decodeTlv(der).value);
     const algorithm = children[1]!;
     expect(algorithm[0]).toBe(0x30);
     expect(algorithm[1]).toBeLessThan(0x80);

@@ -31,7 +31,7 @@ import { AlgorithmIdentifier, Certificate, Time } from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
 import { type DocumentSigner, type HashAlgorithm } from './signer.ts';
 import type { TlvError } from './tlv.ts';
-import { decodeTlvAt, expectTlv, tlv } from './tlv.ts';
+import { encodedTlvList, expectTlv, tlv } from './tlv.ts';
 
 export const OID_LDS_SECURITY_OBJECT = '2.23.136.1.1.1';
 const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
@@ -180,13 +180,7 @@ function parseCertificateCached(der: Uint8Array): { cert: Certificate; publicKey
  * whole certificate's encoding per document.
  */
 function withCertificate(signedData: ArrayBuffer, certificateDer: Uint8Array): Buffer {
-  const seq = expectTlv(new Uint8Array(signedData), 0x30, 'SignedData');
-  const parts: Buffer[] = [];
-  for (let p = 0; p < seq.value.length;) {
-    const size = decodeTlvAt(seq.value, p).size;
-    parts.push(seq.value.subarray(p, p + size));
-    p += size;
-  }
+  const parts = encodedTlvList(expectTlv(new Uint8Array(signedData), 0x30, 'SignedData').value);
   if (parts.length !== 4)
     throw new SodError(`SignedData without certificates has ${parts.length} fields, not 4`);
   return tlv(0x30, [...parts.slice(0, 3), tlv(0xa0, certificateDer), parts[3]!]);

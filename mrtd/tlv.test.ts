@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TlvError, decodeTlv, decodeTlvList, encodeLength, tlv } from './tlv.ts';
+import { TlvError, decodeTlv, decodeTlvList, encodeLength, encodedTlvList, tlv } from './tlv.ts';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex').toUpperCase();
 
@@ -26,6 +26,13 @@ describe('BER-TLV', () => {
     expect(kids.map((k) => k.tag)).toEqual([0x02, 0x5f2e]);
     expect(kids[1]!.value.equals(big)).toBe(true);
     expect(decodeTlv(tlv(0x5f1f, 'ABC')).value.toString()).toBe('ABC');
+  });
+
+  it('hands each object of a list over as the bytes it is encoded in, long-form lengths kept', () => {
+    const parts = ['0201 01', '5F1F 81 03 414243', '30 82 0002 0500'].map((h) =>
+      Buffer.from(h.replace(/ /g, ''), 'hex'),
+    );
+    expect(encodedTlvList(Buffer.concat(parts)).map(hex)).toEqual(parts.map(hex));
   });
 
   it('names what is wrong with malformed input', () => {

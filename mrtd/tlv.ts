@@ -135,6 +135,13 @@ export function decodeTlvList(buf: Uint8Array, base = 0): Tlv[] {
   return out;
 }
 
+/** The data objects of a list that fills the buffer, each as the bytes it is encoded in. */
+export function encodedTlvList(buf: Uint8Array): Buffer[] {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  let p = 0;
+  return decodeTlvList(buf).map((t) => b.subarray(p, (p += t.size)));
+}
+
 /** Decodes a constructed object expected to carry `tag`; throws naming what was found. */
 export function expectTlv(buf: Uint8Array, tag: number, what: string): Tlv {
   const t = decodeTlv(buf);
