@@ -8,6 +8,7 @@ import {
   decodeTlv,
   eventName,
   Event,
+  IdentityFeature,
   IdentityTag,
   Position,
   Status,
@@ -34,6 +35,7 @@ export const DEFAULT_TIMEOUTS: Record<CommandName, number> = {
   FIELD: 2_000,
   DETECT_CHIP: 3_000,
   TRANSCEIVE: 5_000,
+  TRANSCEIVE_COLLECT: 5_000,
 };
 
 export interface DeviceIdentity {
@@ -44,6 +46,11 @@ export interface DeviceIdentity {
   kind: string;
   /** The largest frame payload the device accepts. */
   maxPayload: number;
+  /**
+   * Optional features the device announces (IDENTIFY FEATURES), comma-separated, '' for none:
+   * `transceive-collect` (the encoder completes 61xx answers itself: TRANSCEIVE_COLLECT).
+   */
+  features: string;
 }
 
 export interface DeviceStatus {
@@ -117,12 +124,17 @@ export class DeviceClient extends EventEmitter {
     const get = (t: number): Buffer | undefined => tlv.find((x) => x.tag === t)?.value;
     const text = (t: number): string => get(t)?.toString('utf8') ?? '';
     const max = get(IdentityTag.MAX_PAYLOAD);
+    const features = get(IdentityTag.FEATURES);
     return {
       model: text(IdentityTag.MODEL),
       firmware: text(IdentityTag.FIRMWARE),
       serialNumber: text(IdentityTag.SERIAL),
       kind: text(IdentityTag.KIND),
       maxPayload: max && max.length === 4 ? max.readUInt32BE(0) : 0,
+      features:
+        features?.length && features[0]! & IdentityFeature.TRANSCEIVE_COLLECT
+          ? 'transceive-collect'
+          : '',
     };
   }
 

@@ -58,6 +58,11 @@ const MAX_GET_RESPONSE = 256;
 export class EncoderClient extends DeviceClient {
   private chip: ChipInfo | undefined;
   private wrapper: ApduWrapper | undefined;
+  /**
+   * The link session in which the encoder said (IDENTIFY) whether it collects 61xx answers
+   * itself, and what it said; asked again in a new session (another device may answer).
+   */
+  private features: { session: number; collects: boolean } | undefined;
   private readonly maxExtendedData: number;
   private readonly maxShortData: number;
 
@@ -74,6 +79,12 @@ export class EncoderClient extends DeviceClient {
 
   /** Detects the chip in the field (field must be on). */
   async detectChip(): Promise<ChipInfo> {
+    const session = this.link.session;
+    if (this.features?.session !== session)
+      this.features = {
+        session,
+        collects: (await this.identify()).features.split(',').includes('transceive-collect'),
+      };
     const tlv = decodeTlv(await this.call('DETECT_CHIP'));
     const uid = tlv.find((t) => t.tag === ChipTag.UID)?.value;
     const ats = tlv.find((t) => t.tag === ChipTag.ATS)?.value ?? Buffer.alloc(0);
@@ -96,9 +107,14 @@ export class EncoderClient extends DeviceClient {
     this.wrapper = wrapper;
   }
 
-  /** Sends raw APDU bytes and returns the raw response (no case handling). */
+  /**
+   * Sends raw APDU bytes and returns the raw response (no case handling), but that an encoder
+   * that collects 61xx answers itself (IDENTIFY, asked at chip detection) is asked to: one round
+   * trip instead of one per part, and such commands can be pipelined.
+   */
   async transmit(apdu: Buffer, permit?: DevicePermit): Promise<Buffer> {
-    const res = await this.call('TRANSCEIVE', apdu, permit);
+    const collects = this.features?.collects && this.features.session === this.link.session;
+    const res = await this.call(collects ? 'TRANSCEIVE_COLLECT' : 'TRANSCEIVE', apdu, permit);
     if (res.length < 2) throw new Error(`chip answer of ${res.length} bytes has no status word`);
     return res;
   }

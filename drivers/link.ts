@@ -121,6 +121,7 @@ export class Link extends EventEmitter {
   #wireFreeAt = 0;
   #lastBlindNak = 0;
   #inSession = true;
+  #sessions = 0;
   #handler: CommandHandler | undefined;
   #handlerChain: Promise<void> = Promise.resolve();
   #closed = false;
@@ -207,8 +208,17 @@ export class Link extends EventEmitter {
     this.#handler = handler;
   }
 
+  /**
+   * Station side: the sessions this link has started (HELLO), the current one last. What a
+   * device says about itself holds for one session: another may answer after a reconnect.
+   */
+  get session(): number {
+    return this.#sessions;
+  }
+
   /** Station side: announces a new session so the peer forgets old sequence numbers. */
   async hello(): Promise<void> {
+    this.#sessions++;
     // Whatever arrives before the HELLO is acknowledged was sent to an earlier session (bytes
     // left in the port's buffer): acknowledge it so the device stops resending, act on nothing.
     this.#inSession = false;

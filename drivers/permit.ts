@@ -71,7 +71,8 @@ export function guardedOperation(
       return 'TEST_PATTERN';
     case Command.CLEAN:
       return 'CLEAN';
-    case Command.TRANSCEIVE: {
+    case Command.TRANSCEIVE:
+    case Command.TRANSCEIVE_COLLECT: {
       // The instruction byte stays in clear under secure messaging and command chaining.
       if (payload.length < 4) return 'CHIP_WRITE';
       const ins = payload[1]!;

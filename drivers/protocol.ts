@@ -19,6 +19,11 @@ export const Command = {
   FIELD: 0x40,
   DETECT_CHIP: 0x41,
   TRANSCEIVE: 0x42,
+  /**
+   * TRANSCEIVE whose answer the encoder completes: while the chip answers 61xx it sends GET
+   * RESPONSE itself and joins the parts (IDENTIFY's FEATURES says whether it can).
+   */
+  TRANSCEIVE_COLLECT: 0x43,
 } as const;
 export type CommandName = keyof typeof Command;
 
@@ -121,6 +126,13 @@ export const IdentityTag = {
   PRINT_DPI: 0x06,
   /** Printable page in pixels at that resolution: width u16, height u16. */
   PAGE_PIXELS: 0x07,
+  /** What the device can do beyond the base protocol: bits, u8 (IdentityFeature). */
+  FEATURES: 0x08,
+} as const;
+/** IDENTIFY FEATURES bits. */
+export const IdentityFeature = {
+  /** The encoder answers TRANSCEIVE_COLLECT (collects a 61xx answer itself). */
+  TRANSCEIVE_COLLECT: 0x01,
 } as const;
 /** GET_COUNTERS TLV tags (u32 BE values). */
 export const CounterTag = {

@@ -51,7 +51,8 @@ export interface BorderReadOptions {
   /**
    * Most protected READ BINARYs of one file sent at once, once its length is known (default 4,
    * as the chip writes): the device runs them in order, the answers are checked in order. A
-   * chip that has answered 61xx is read one command at a time.
+   * chip whose 61xx answers reach the reader (an encoder that only relays them, not one that
+   * collects them itself: docs/protocol.md, TRANSCEIVE_COLLECT) is read one command at a time.
    */
   window?: number;
 }

@@ -217,7 +217,8 @@ export interface PersoRunOptions {
   maxExtendedData?: number;
   /**
    * UPDATE BINARY commands of one file outstanding at once (default 4; 1 = one at a time). Used
-   * only once the chip has shown it answers directly (no 61xx).
+   * only once the chip's answers have come whole (no 61xx reached the host: a chip that answers
+   * directly, or an encoder that collects 61xx answers itself).
    */
   window?: number;
   /** Called (and awaited) before each step reaches the chip: the job journals it here. */

@@ -8,6 +8,7 @@ import {
   CounterTag,
   encodeTlv,
   Event,
+  IdentityFeature,
   IdentityTag,
   Position,
   Status,
@@ -132,6 +133,11 @@ export class SimDevice extends EventEmitter {
   /** The page being received, if any (PRINT_DATA_PAGE BEGIN ... COMMIT). */
   private transfer: PageTransfer | undefined;
   private nextPageId = 1;
+  /**
+   * Whether the encoder answers TRANSCEIVE_COLLECT (and says so in IDENTIFY's FEATURES): on by
+   * default; off, it is an encoder that only relays APDUs (UNKNOWN_COMMAND), as older firmware.
+   */
+  collectsResponses = true;
   /** Called with every booklet that leaves the transport (the simulator's dump). */
   onEjected: ((b: SimBooklet, tray: 'output' | 'reject') => void) | undefined;
 
@@ -331,6 +337,25 @@ export class SimDevice extends EventEmitter {
     return undefined;
   }
 
+  /**
+   * TRANSCEIVE_COLLECT: while the chip answers 61xx, GET RESPONSE on the command's logical
+   * channel (CLA bits 0-1) for the length it announced, each an APDU of its own (its time, the
+   * APDU counter); the parts joined, with the last answer's status word. After 256 rounds the
+   * answer goes as it stands (61xx: the station collects the rest or gives up).
+   */
+  private async collectAnswer(chip: SimChip, cla: number, first: Buffer): Promise<LinkResponse> {
+    let answer = first;
+    const parts: Buffer[] = [];
+    for (let rounds = 0; rounds < 256 && answer.at(-2) === 0x61; rounds++) {
+      parts.push(answer.subarray(0, -2));
+      if (this.profile.apduMs) await sleep(this.profile.apduMs);
+      if (chip.dead) return res(Status.CHIP_MUTE);
+      this.counters.apdus++;
+      answer = chip.process(Buffer.from([cla & 0x03, 0xc0, 0x00, 0x00, answer.at(-1)!]));
+    }
+    return res(Status.OK, parts.length ? Buffer.concat([...parts, answer]) : answer);
+  }
+
   private mechanicalReady(): number | undefined {
     if (this.coverOpen) return Status.COVER_OPEN;
     if (this.jam) return Status.JAM;
@@ -352,6 +377,10 @@ export class SimDevice extends EventEmitter {
             {
               tag: IdentityTag.PAGE_PIXELS,
               value: Buffer.concat([u16(this.page.width), u16(this.page.height)]),
+            },
+            {
+              tag: IdentityTag.FEATURES,
+              value: Buffer.from([this.collectsResponses ? IdentityFeature.TRANSCEIVE_COLLECT : 0]),
             },
           ]),
         );
@@ -512,7 +541,10 @@ export class SimDevice extends EventEmitter {
           ]),
         );
       }
-      case Command.TRANSCEIVE: {
+      case Command.TRANSCEIVE:
+      case Command.TRANSCEIVE_COLLECT: {
+        if (code === Command.TRANSCEIVE_COLLECT && !this.collectsResponses)
+          return res(Status.UNKNOWN_COMMAND);
         if (!this.fieldOn) return res(Status.FIELD_OFF);
         const chip =
           this.current && this.position === Position.ENCODER ? this.current.chip : undefined;
@@ -521,7 +553,9 @@ export class SimDevice extends EventEmitter {
         if (!p.length) return res(Status.BAD_PAYLOAD, Buffer.from('empty APDU'));
         if (this.profile.apduMs) await sleep(this.profile.apduMs);
         this.counters.apdus++;
-        return res(Status.OK, chip.process(p));
+        const answer = chip.process(p);
+        if (code !== Command.TRANSCEIVE_COLLECT) return res(Status.OK, answer);
+        return this.collectAnswer(chip, p[0]!, answer);
       }
       default:
         return res(Status.UNKNOWN_COMMAND);

@@ -38,7 +38,7 @@ export function hexPreview(b: Buffer, max = 48): string {
  * word, a length). Everything else in hex.
  */
 export function shownPayload(code: number, payload: Buffer, dir: 'command' | 'response'): string {
-  if (code === Command.TRANSCEIVE) {
+  if (code === Command.TRANSCEIVE || code === Command.TRANSCEIVE_COLLECT) {
     if (dir === 'command' && payload.length >= 4)
       return `APDU ${payload.subarray(0, 4).toString('hex')} +${payload.length - 4} bytes (not shown)`;
     if (dir === 'response' && payload.length >= 2)

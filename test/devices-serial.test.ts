@@ -5,11 +5,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApduError, EncoderClient } from '../drivers/encoder.ts';
 import type { DeviceEvent } from '../drivers/device-client.ts';
-import { LinkError, type Link } from '../drivers/link.ts';
+import { FrameType, LinkError, type Link, type TraceEntry } from '../drivers/link.ts';
 import { openSerialLink } from '../drivers/open.ts';
-import { claimPermitAuthority, GUARDED_OPERATIONS, type DevicePermit } from '../drivers/permit.ts';
+import {
+  claimPermitAuthority,
+  GUARDED_OPERATIONS,
+  guardedOperation,
+  PermitError,
+  type DevicePermit,
+} from '../drivers/permit.ts';
 import { PrinterClient } from '../drivers/printer.ts';
-import { DeviceError, Status } from '../drivers/protocol.ts';
+import { Command, DeviceError, Status } from '../drivers/protocol.ts';
 import { SerialTransport } from '../drivers/serial.ts';
 import {
   EMRTD_AID,
@@ -21,6 +27,7 @@ import {
   type Booklet,
   type RunningSimulator,
 } from '../simulator/index.ts';
+import { ChipIo } from '../mrtd/chip-io.ts';
 import { decodeTlvList } from '../mrtd/tlv.ts';
 import { mrzOnlySvg } from '../mrtd/data-page.ts';
 import { rasterizeDataPage } from '../mrtd/data-page-raster.ts';
@@ -272,6 +279,85 @@ describe('serial link over socat', () => {
     expect(back.sw).toBe(0x9000);
     expect(back.data.equals(data.subarray(0, 256))).toBe(true);
     expect((await r.encoder.readBinary(0, 1500)).equals(data)).toBe(true);
+  });
+
+  /** Counts the command frames the station sends, by code. */
+  function commandsSent(link: Link): Map<number, number> {
+    const sent = new Map<number, number>();
+    link.on('frame', (e: TraceEntry) => {
+      if (e.dir === 'tx' && e.frame?.type === FrameType.COMMAND && !e.retransmission)
+        sent.set(e.frame.code, (sent.get(e.frame.code) ?? 0) + 1);
+    });
+    return sent;
+  }
+
+  // A READ BINARY of the first 32 bytes of the pre-personalization record: data with 9000,
+  // which the 61xx chip announces instead of sending.
+  const READ_RECORD = Buffer.from('00b0000020', 'hex');
+
+  it('lets an encoder that says it can collect a 61xx answer itself: one round trip a command, pipelined', async () => {
+    const r = await rig([makeBooklet({ serial: 'PA5000012', chipProfile: 'emrtd-short-64k' })]);
+    expect((await r.encoder.identify()).features).toBe('transceive-collect');
+    await toEncoder(r);
+    await r.encoder.selectFile(PREPERSO_FID);
+    const sent = commandsSent(r.link);
+    const apdus = r.sim.device.counters.apdus;
+    const answer = await r.encoder.transmit(READ_RECORD);
+    // The chip answered 61xx and the encoder sent GET RESPONSE: two APDUs, one command frame.
+    expect(r.sim.device.counters.apdus - apdus).toBe(2);
+    expect(sent.get(Command.TRANSCEIVE_COLLECT)).toBe(1);
+    expect(sent.get(Command.TRANSCEIVE)).toBeUndefined();
+    expect(answer.subarray(-2).toString('hex')).toBe('9000');
+    expect(answer[0]).toBe(0x70);
+    expect(answer.length).toBe(34);
+    // Several such commands in flight each come back whole.
+    const io = new ChipIo((a) => r.encoder.transmit(a));
+    const answers = await io.pipeline([READ_RECORD, READ_RECORD, READ_RECORD]);
+    expect(answers.every((a) => a.equals(answer))).toBe(true);
+    expect(io.answersVia61).toBe(false);
+  });
+
+  it('collects a 61xx answer with GET RESPONSE where the encoder only relays, and asks again in a new session', async () => {
+    const r = await rig([makeBooklet({ serial: 'PA5000013', chipProfile: 'emrtd-short-64k' })]);
+    r.sim.device.collectsResponses = false;
+    expect((await r.encoder.identify()).features).toBe('');
+    await toEncoder(r);
+    await r.encoder.selectFile(PREPERSO_FID);
+    const sent = commandsSent(r.link);
+    const io = new ChipIo((a) => r.encoder.transmit(a));
+    const answer = await io.exchange(READ_RECORD);
+    expect(sent.get(Command.TRANSCEIVE)).toBe(2); // the READ BINARY, then GET RESPONSE
+    expect(sent.get(Command.TRANSCEIVE_COLLECT)).toBeUndefined();
+    expect(answer[0]).toBe(0x70);
+    expect(io.answersVia61).toBe(true);
+    // Pipelined, the announced answer would be lost: refused, not misread.
+    await expect(io.pipeline([READ_RECORD, READ_RECORD])).rejects.toThrow(/answered 61xx/);
+    // The firmware is updated and the link reconnects: the next chip detection asks again.
+    r.sim.device.collectsResponses = true;
+    await r.link.reconnect();
+    await r.encoder.field(true);
+    await r.encoder.detectChip();
+    await r.encoder.selectFile(PREPERSO_FID);
+    sent.clear();
+    expect((await r.encoder.transmit(READ_RECORD)).equals(answer)).toBe(true);
+    expect(sent.get(Command.TRANSCEIVE_COLLECT)).toBe(1);
+    expect(sent.get(Command.TRANSCEIVE)).toBeUndefined();
+  });
+
+  it('guards TRANSCEIVE_COLLECT as TRANSCEIVE: a read is free, a write or an authentication needs a permit', async () => {
+    const write = Buffer.from('00d6000001ff', 'hex');
+    const auth = Buffer.from('8082000010' + '00'.repeat(16), 'hex');
+    for (const code of [Command.TRANSCEIVE, Command.TRANSCEIVE_COLLECT]) {
+      expect(guardedOperation(code, READ_RECORD)).toBeUndefined();
+      expect(guardedOperation(code, write)).toBe('CHIP_WRITE');
+      expect(guardedOperation(code, auth)).toBe('CHIP_AUTH');
+      expect(guardedOperation(code, Buffer.from('00d6', 'hex'))).toBe('CHIP_WRITE');
+    }
+    const r = await rig([makeBooklet({ serial: 'PA5000014', chipProfile: 'emrtd-short-64k' })]);
+    await toEncoder(r);
+    const sent = commandsSent(r.link);
+    await expect(r.link.request(Command.TRANSCEIVE_COLLECT, write)).rejects.toThrow(PermitError);
+    expect(sent.size).toBe(0);
   });
 
   it('resends with the Le a strict chip asks for (6Cxx)', async () => {

@@ -95,13 +95,15 @@ function checkForcedBeforeActing(events: Event[]): string[] {
       }
       continue;
     }
+    // An APDU goes as TRANSCEIVE, or TRANSCEIVE_COLLECT to an encoder that collects 61xx itself.
+    const apdu = e.code === Command.TRANSCEIVE || e.code === Command.TRANSCEIVE_COLLECT;
     const name =
-      e.code === Command.TRANSCEIVE && awaitingFirstWrite
+      apdu && awaitingFirstWrite
         ? 'the first chip write'
         : MOVING.has(e.code)
           ? `command 0x${e.code.toString(16)}`
           : undefined;
-    if (e.code === Command.TRANSCEIVE) awaitingFirstWrite = false;
+    if (apdu) awaitingFirstWrite = false;
     if (!name) continue;
     checked.push(name);
     expect(waiting, `journal entries not on disk before ${name}`).toEqual([]);

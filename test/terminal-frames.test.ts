@@ -106,6 +106,13 @@ describe('the terminal.frame event', () => {
     const apdu = '00a4040c07a0000002471001';
     const sent = await page.call('terminal.send', { command: 'TRANSCEIVE', payloadHex: apdu });
     expect(sent).toMatchObject({ ok: true, value: { status: expect.any(String) } });
+    // The same through TRANSCEIVE_COLLECT, which the encoder client sends to an encoder that
+    // collects 61xx answers itself: its APDUs carry the same data.
+    const collected = await page.call('terminal.send', {
+      command: 'TRANSCEIVE_COLLECT',
+      payloadHex: apdu,
+    });
+    expect(collected).toMatchObject({ ok: true, value: { status: expect.any(String) } });
     await page.call('terminal.send', { command: 'READ_MRZ' });
     core.simulator!.inject('cover-open');
     await expect.poll(() => page.frames().some((f) => f.name === 'COVER_OPENED')).toBe(true);
@@ -114,6 +121,9 @@ describe('the terminal.frame event', () => {
     expect(frames.find((f) => f.kind === 'command' && f.name === 'TRANSCEIVE')).toMatchObject({
       detail: 'APDU 00a4040c +8 bytes (not shown)',
     });
+    expect(
+      frames.find((f) => f.kind === 'command' && f.name === 'TRANSCEIVE_COLLECT'),
+    ).toMatchObject({ detail: 'APDU 00a4040c +8 bytes (not shown)' });
     expect(frames.find((f) => f.kind === 'event' && f.name === 'COVER_OPENED')).toMatchObject({
       dir: 'rx',
     });

@@ -197,7 +197,9 @@ export async function runTerminal(
       try {
         const r = await term.send(cmd.code, cmd.payload);
         const body =
-          cmd.code === Cmd.TRANSCEIVE || cmd.code === Cmd.READ_MRZ
+          cmd.code === Cmd.TRANSCEIVE ||
+          cmd.code === Cmd.TRANSCEIVE_COLLECT ||
+          cmd.code === Cmd.READ_MRZ
             ? shown(cmd.code, r.payload, 'response')
             : hex(r.payload, 256);
         out(`== ${commandName(cmd.code)}: ${statusName(r.status)} ${body}`.trimEnd());
